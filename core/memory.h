@@ -1,0 +1,45 @@
+/*
+ * memory.h -- the engine's own memory (owner: ENGINE-DATA).
+ *
+ * Owns: every byte the engine allocates for itself (rings, trace map, pool,
+ * query buffers).  None of it comes from the traced allocators.
+ *
+ * Backends (chosen by ftm_mem_init, fixed while any engine bytes are held):
+ *   FTM_MEM_JEMALLOC  a PRIVATE jemalloc arena, reached through
+ *                     dlsym(RTLD_DEFAULT, "mallocx"/"dallocx"/"mallctl") so
+ *                     core/ never links jemalloc (it works inside a dlopen'ed
+ *                     Python extension when jemalloc is LD_PRELOADed).
+ *                     Allocations use MALLOCX_ARENA(a)|MALLOCX_TCACHE_NONE.
+ *   FTM_MEM_PORTABLE  libc malloc/calloc/free.
+ *   Both keep the engine's own atomic byte counter (sum of requested sizes),
+ *   which is what ftm_mem_bytes() reports; see memory.c for why.
+ *
+ * Invariants: ftm_mem_bytes() == sum of sizes of live ftm_mem_alloc/calloc
+ * blocks (calloc counts n*size).  ftm_mem_free must be given the same size.
+ *
+ * Threads: any thread may call anything.  ftm_mem_init while bytes are held
+ * keeps the current backend (idempotent) and returns FTM_OK if it matches
+ * `want` or want == FTM_MEM_AUTO, FTM_EINVAL otherwise.
+ */
+#ifndef FTM_CORE_MEMORY_H
+#define FTM_CORE_MEMORY_H
+
+#include <stddef.h>
+
+#include "fasttracemalloc.h"
+
+/* idempotent while bytes are held; FTM_EINVAL if JEMALLOC asked but absent */
+int ftm_mem_init(ftm_mem_backend want);
+/* NULL on failure; never aborts */
+void *ftm_mem_alloc(size_t size);
+void *ftm_mem_calloc(size_t n, size_t size);
+/* size = the size given at allocation; p may be NULL */
+void ftm_mem_free(void *p, size_t size);
+/* bytes the engine holds now */
+size_t ftm_mem_bytes(void);
+ftm_mem_backend ftm_mem_backend_in_use(void);
+/* tests: the (after_n+1)-th allocation from now fails, then all succeed
+ * again; -1 = off */
+void ftm_mem_inject_failure(long after_n);
+
+#endif /* FTM_CORE_MEMORY_H */

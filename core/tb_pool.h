@@ -1,0 +1,47 @@
+/*
+ * tb_pool.h -- one generation of interned tracebacks (owner: ENGINE-DATA).
+ *
+ * Owns: the frames of every traceback interned in one generation (a
+ * generation ends with ftm_clear()/ftm_stop()).
+ *
+ * Invariants: identical (frames, nframe, total_nframe) -> identical id; ids
+ * are small, stable for the generation's life, never FTM_TB_NONE.  Ids index
+ * an array of entry pointers held in fixed chunks that never move, so
+ * ftm_tb_pool_get is O(1) and lock-free.
+ *
+ * Threads: ftm_tb_pool_intern/get/count from any thread, concurrently.
+ * Lookups of tracebacks already present are lock-free; inserts are
+ * serialised by an internal lock but never block readers.  Growing the hash
+ * index publishes a new table with a release store; the old table goes on a
+ * retired list freed only by ftm_tb_pool_free (caller guarantees no thread
+ * is still inside the pool and no snapshot references it).
+ * All memory via ftm_mem_*.
+ */
+#ifndef FTM_CORE_TB_POOL_H
+#define FTM_CORE_TB_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fasttracemalloc.h"
+
+typedef struct ftm_tb_pool ftm_tb_pool;
+
+/* NULL on OOM */
+ftm_tb_pool *ftm_tb_pool_new(uint32_t generation);
+/* caller guarantees quiescence */
+void ftm_tb_pool_free(ftm_tb_pool *p);
+uint32_t ftm_tb_pool_generation(const ftm_tb_pool *p);
+/* any thread: FTM_TB_NONE only on OOM (and counts it: see
+ * ftm_tb_pool_oom_count) */
+ftm_tb_id ftm_tb_pool_intern(ftm_tb_pool *p, const ftm_frame *frames,
+                             uint16_t nframe, uint16_t total_nframe);
+/* FTM_OK or FTM_EINVAL */
+int ftm_tb_pool_get(const ftm_tb_pool *p, ftm_tb_id id,
+                    const ftm_frame **frames, uint16_t *nframe,
+                    uint16_t *total_nframe);
+size_t ftm_tb_pool_count(const ftm_tb_pool *p);
+size_t ftm_tb_pool_bytes(const ftm_tb_pool *p);
+uint64_t ftm_tb_pool_oom_count(const ftm_tb_pool *p);
+
+#endif /* FTM_CORE_TB_POOL_H */
