@@ -11,11 +11,16 @@
  *                     Python extension when jemalloc is LD_PRELOADed).
  *                     Allocations use MALLOCX_ARENA(a)|MALLOCX_TCACHE_NONE.
  *   FTM_MEM_PORTABLE  libc malloc/calloc/free.
- *   Both keep the engine's own atomic byte counter (sum of requested sizes),
- *   which is what ftm_mem_bytes() reports; see memory.c for why.
+ *   Both keep the engine's own atomic byte counter, which is what
+ *   ftm_mem_bytes() reports: the portable backend counts requested sizes,
+ *   the jemalloc backend counts jemalloc's size classes (nallocx), which is
+ *   exactly what the private arena's stats say it holds (checked by
+ *   tests/test_memory.c through ftm_mem_arena_stats).  See memory.c for why
+ *   the counter, not the arena stats, is the primary figure.
  *
- * Invariants: ftm_mem_bytes() == sum of sizes of live ftm_mem_alloc/calloc
- * blocks (calloc counts n*size).  ftm_mem_free must be given the same size.
+ * Invariants: ftm_mem_bytes() == sum over live blocks of their accounted
+ * size; ftm_mem_free must be given the size passed at allocation (n*size for
+ * calloc), so a free takes back exactly what its allocation added.
  *
  * Threads: any thread may call anything.  ftm_mem_init while bytes are held
  * keeps the current backend (idempotent) and returns FTM_OK if it matches
@@ -41,5 +46,11 @@ ftm_mem_backend ftm_mem_backend_in_use(void);
 /* tests: the (after_n+1)-th allocation from now fails, then all succeed
  * again; -1 = off */
 void ftm_mem_inject_failure(long after_n);
+
+/* Beyond the agreed interface (diagnostics): the private jemalloc arena's
+ * own statistics (small.allocated + large.allocated after an epoch refresh).
+ * FTM_OK and *allocated filled, or FTM_EINVAL when the backend is not
+ * jemalloc or jemalloc was built without stats. */
+int ftm_mem_arena_stats(size_t *allocated);
 
 #endif /* FTM_CORE_MEMORY_H */
