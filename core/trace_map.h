@@ -50,4 +50,10 @@ void ftm_trace_map_clear(ftm_trace_map *m);
 /* engine memory this map holds */
 size_t ftm_trace_map_bytes(const ftm_trace_map *m);
 
+/* Diagnostics beyond the agreed interface (tests, benchmarks): the shard a
+ * pointer belongs to, and how many traces one shard of one domain holds. */
+unsigned ftm_trace_map_shard_of(uintptr_t ptr);
+size_t ftm_trace_map_shard_count(const ftm_trace_map *m, ftm_domain_t domain,
+                                 unsigned shard);
+
 #endif /* FTM_CORE_TRACE_MAP_H */
