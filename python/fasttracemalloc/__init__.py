@@ -1,0 +1,84 @@
+"""fasttracemalloc: a drop-in replacement for CPython's tracemalloc.
+
+Owns: the public namespace.  Every public name of the stdlib ``tracemalloc``
+is here with the same signature, exceptions and answers:
+
+  * the engine functions (start, stop, is_tracing, clear_traces,
+    get_traceback_limit, get_traced_memory, reset_peak,
+    get_tracemalloc_memory, and the private _get_traces and
+    _get_object_traceback) are the C engine's own functions;
+  * take_snapshot() and get_object_traceback() build the stdlib's objects
+    from the engine; take_snapshot() returns a ``tracemalloc.Snapshot``
+    subclass whose statistics are computed per distinct traceback;
+  * the analysis classes (Statistic, StatisticDiff, Filter, DomainFilter,
+    Frame, Traceback, Trace, BaseFilter) ARE the stdlib's classes.
+
+plus install()/uninstall()/is_installed() (make ``import tracemalloc`` use
+the engine) -- see fasttracemalloc._install.
+
+Only the engine functions are bound at import: everything that needs the
+stdlib ``tracemalloc`` module (and with it pickle, linecache, fnmatch) is
+loaded on first use, so the start-up switch can start tracing before those
+imports happen.
+
+Threads: importing is not thread-sensitive; the functions may be called
+from any thread.
+"""
+
+from ._backend import engine as _engine
+
+__version__ = "0.1.0"
+
+start = _engine.start
+stop = _engine.stop
+is_tracing = _engine.is_tracing
+clear_traces = _engine.clear_traces
+get_traceback_limit = _engine.get_traceback_limit
+get_traced_memory = _engine.get_traced_memory
+reset_peak = _engine.reset_peak
+get_tracemalloc_memory = _engine.get_tracemalloc_memory
+_get_traces = _engine._get_traces
+_get_object_traceback = _engine._get_object_traceback
+
+# name -> (module, attribute) resolved on first access.
+_LAZY = {
+    "take_snapshot": ("fasttracemalloc._api", "take_snapshot"),
+    "get_object_traceback": ("fasttracemalloc._api", "get_object_traceback"),
+    "Snapshot": ("fasttracemalloc._snapshot", "Snapshot"),
+    "Statistic": ("tracemalloc", "Statistic"),
+    "StatisticDiff": ("tracemalloc", "StatisticDiff"),
+    "Filter": ("tracemalloc", "Filter"),
+    "DomainFilter": ("tracemalloc", "DomainFilter"),
+    "BaseFilter": ("tracemalloc", "BaseFilter"),
+    "Frame": ("tracemalloc", "Frame"),
+    "Traceback": ("tracemalloc", "Traceback"),
+    "Trace": ("tracemalloc", "Trace"),
+    "install": ("fasttracemalloc._install", "install"),
+    "uninstall": ("fasttracemalloc._install", "uninstall"),
+    "is_installed": ("fasttracemalloc._install", "is_installed"),
+}
+
+__all__ = [
+    "start", "stop", "is_tracing", "clear_traces", "get_traceback_limit",
+    "get_traced_memory", "reset_peak", "get_tracemalloc_memory",
+    "take_snapshot", "get_object_traceback",
+    "Snapshot", "Statistic", "StatisticDiff", "Filter", "DomainFilter",
+    "BaseFilter", "Frame", "Traceback", "Trace",
+    "install", "uninstall", "is_installed",
+]
+
+
+def __getattr__(name):
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError("module 'fasttracemalloc' has no attribute %r"
+                             % (name,)) from None
+    import importlib
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,225 @@
+"""``python -m fasttracemalloc run``: run a program traced from its first line.
+
+Owns: the command line.  ``run`` installs the engine under the stdlib
+``tracemalloc`` module, starts tracing, runs the target like the interpreter
+would (``script.py`` or ``-m module``; ``sys.argv`` and ``sys.path[0]`` set as
+``python script.py`` / ``python -m module`` set them), and when the target's
+main code ends -- normally, through ``sys.exit()`` or by an exception -- takes
+a snapshot, writes it with ``Snapshot.dump`` (the stdlib pickle format), prints
+the top N entries to stderr, and exits with the target's status.
+
+Not covered: a target that ends with ``os._exit()`` or a fatal signal leaves
+no snapshot.  The snapshot is taken when the main code ends, so threads still
+running then are captured as of that moment.
+
+Threads: main thread only.
+"""
+
+import argparse
+import linecache
+import os
+import runpy
+import sys
+
+DEFAULT_SNAPSHOT = "fasttracemalloc.snapshot"
+MAX_NFRAME = 65535
+
+USAGE = """\
+python -m fasttracemalloc run [-n NFRAME] [-o SNAPSHOT] [--top N]
+       [--key-type {lineno,filename,traceback}] (script.py | -m module) [args ...]"""
+
+
+def _nframe(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("invalid number of frames: %r" % text)
+    if not 1 <= value <= MAX_NFRAME:
+        raise argparse.ArgumentTypeError(
+            "the number of frames must be in range [1; %d]" % MAX_NFRAME)
+    return value
+
+
+def _nonnegative(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not an integer: %r" % text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0: %r" % text)
+    return value
+
+
+def _run_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m fasttracemalloc run", usage=USAGE,
+        description="Run a Python program traced by fasttracemalloc from its "
+                    "first line; at exit write the snapshot and print the top "
+                    "allocation sites.")
+    parser.add_argument("-n", "--nframe", type=_nframe, default=1,
+                        help="frames stored per traceback (1..65535, default 1)")
+    parser.add_argument("-o", "--output", default=DEFAULT_SNAPSHOT,
+                        help="snapshot file, readable by tracemalloc.Snapshot."
+                             "load (default: %(default)s)")
+    parser.add_argument("--top", type=_nonnegative, default=10,
+                        help="entries to print (default 10; 0 prints none)")
+    parser.add_argument("--key-type", default="lineno",
+                        choices=("lineno", "filename", "traceback"),
+                        help="how to group the report (default lineno)")
+    return parser
+
+
+def _split(argv):
+    """Split run's argv into (options, target kind, target, target args):
+    options end at the first non-option word (the script) or at -m MODULE."""
+    options = []
+    i = 0
+    with_value = {"-n", "--nframe", "-o", "--output", "--top", "--key-type"}
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "-m":
+            if i + 1 >= len(argv):
+                return options, "error", "argument -m: expected a module name", []
+            return options, "module", argv[i + 1], argv[i + 2:]
+        if arg.startswith("-m") and not arg.startswith("--"):
+            return options, "module", arg[2:], argv[i + 1:]
+        if arg == "--":
+            if i + 1 >= len(argv):
+                break
+            return options, "script", argv[i + 1], argv[i + 2:]
+        if arg == "-" or not arg.startswith("-"):
+            return options, "script", arg, argv[i + 1:]
+        options.append(arg)
+        if arg in with_value and i + 1 < len(argv):
+            options.append(argv[i + 1])
+            i += 1
+        i += 1
+    return options, "error", "a script or -m module is required", []
+
+
+def _report(snapshot, key_type, limit, out):
+    import tracemalloc
+    snapshot = snapshot.filter_traces((
+        tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
+        tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
+        tracemalloc.Filter(False, "<unknown>"),
+    ))
+    stats = snapshot.statistics(key_type)
+    write = out.write
+    write("Top %d %s\n" % (limit, {"lineno": "lines", "filename": "files",
+                                   "traceback": "tracebacks"}[key_type]))
+    for rank, stat in enumerate(stats[:limit], 1):
+        frame = stat.traceback[0]
+        if key_type == "filename":
+            write("#%d: %s: %.1f KiB (%d blocks)\n"
+                  % (rank, frame.filename, stat.size / 1024, stat.count))
+            continue
+        if key_type == "traceback":
+            write("#%d: %.1f KiB (%d blocks)\n"
+                  % (rank, stat.size / 1024, stat.count))
+            for line in stat.traceback.format():
+                write(line + "\n")
+            continue
+        write("#%d: %s:%s: %.1f KiB (%d blocks)\n"
+              % (rank, frame.filename, frame.lineno, stat.size / 1024,
+                 stat.count))
+        source = linecache.getline(frame.filename, frame.lineno).strip()
+        if source:
+            write("    %s\n" % source)
+    rest = stats[limit:]
+    if rest:
+        write("%d other: %.1f KiB\n"
+              % (len(rest), sum(s.size for s in rest) / 1024))
+    write("Total allocated size: %.1f KiB\n"
+          % (sum(s.size for s in stats) / 1024))
+
+
+def _trim_traceback(tb):
+    """Drop this module's and runpy's frames from a traceback's head."""
+    ours = {os.path.abspath(__file__), os.path.abspath(runpy.__file__)}
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) in ours:
+        tb = tb.tb_next
+    return tb
+
+
+def _finish(args, out):
+    import fasttracemalloc
+    if not fasttracemalloc.is_tracing():
+        out.write("fasttracemalloc: tracing was stopped by the program; "
+                  "no snapshot written\n")
+        return
+    snapshot = fasttracemalloc.take_snapshot()
+    fasttracemalloc.stop()
+    try:
+        snapshot.dump(args.output)
+    except OSError as exc:
+        out.write("fasttracemalloc: cannot write snapshot %r: %s\n"
+                  % (args.output, exc))
+    else:
+        out.write("fasttracemalloc: snapshot of %d traces written to %s\n"
+                  % (len(snapshot.traces), args.output))
+    if args.top:
+        _report(snapshot, args.key_type, args.top, out)
+    out.flush()
+
+
+def cmd_run(argv):
+    options, kind, target, target_args = _split(argv)
+    parser = _run_parser()
+    args = parser.parse_args(options)
+    if kind == "error":
+        parser.error(target)
+    # Resolve the output path now: the program may chdir.
+    args.output = os.path.abspath(args.output)
+    if kind == "script":
+        if not os.path.exists(target):
+            sys.stderr.write("python -m fasttracemalloc run: can't open file "
+                             "%r: [Errno 2] No such file or directory\n"
+                             % target)
+            return 2
+        sys.argv[:] = [target] + target_args
+        sys.path[0] = os.path.dirname(os.path.abspath(target))
+    else:
+        sys.argv[:] = [target] + target_args  # runpy sets argv[0] to the file
+
+    import fasttracemalloc
+    fasttracemalloc.install(takeover=True)
+    if fasttracemalloc.is_tracing():
+        fasttracemalloc.stop()
+    out = sys.stderr
+    status = 0
+    fasttracemalloc.start(args.nframe)
+    try:
+        if kind == "script":
+            runpy.run_path(target, run_name="__main__")
+        else:
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        _finish(args, out)
+        raise
+    except KeyboardInterrupt:
+        _finish(args, out)
+        raise
+    except BaseException as exc:
+        tb = _trim_traceback(exc.__traceback__)
+        sys.excepthook(type(exc), exc, tb)
+        status = 1
+    _finish(args, out)
+    return status
+
+
+def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
+    if not argv or argv[0] in ("-h", "--help"):
+        sys.stdout.write("usage: python -m fasttracemalloc run [options] "
+                         "(script.py | -m module) [args ...]\n\n"
+                         "Commands:\n  run    run a program traced from its "
+                         "first line (see 'run --help')\n")
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "run":
+        return cmd_run(rest)
+    sys.stderr.write("python -m fasttracemalloc: unknown command %r "
+                     "(expected 'run')\n" % command)
+    return 2
