@@ -9,6 +9,9 @@
  * an array of entry pointers held in fixed chunks that never move, so
  * ftm_tb_pool_get is O(1) and lock-free.
  *
+ * Preconditions: frames points to nframe records (frames may be NULL only
+ * when nframe == 0).
+ *
  * Threads: ftm_tb_pool_intern/get/count from any thread, concurrently.
  * Lookups of tracebacks already present are lock-free; inserts are
  * serialised by an internal lock but never block readers.  Growing the hash
@@ -43,5 +46,14 @@ int ftm_tb_pool_get(const ftm_tb_pool *p, ftm_tb_id id,
 size_t ftm_tb_pool_count(const ftm_tb_pool *p);
 size_t ftm_tb_pool_bytes(const ftm_tb_pool *p);
 uint64_t ftm_tb_pool_oom_count(const ftm_tb_pool *p);
+
+/* Beyond the agreed interface: fork safety for the internal insert lock.
+ * Call prepare before fork() (takes the lock, so no insert is half done),
+ * parent after it in the parent (releases it), child after it in the child
+ * (re-initialises it).  The engine's pthread_atfork handlers should call
+ * these for the live pool(s). */
+void ftm_tb_pool_fork_prepare(ftm_tb_pool *p);
+void ftm_tb_pool_fork_parent(ftm_tb_pool *p);
+void ftm_tb_pool_fork_child(ftm_tb_pool *p);
 
 #endif /* FTM_CORE_TB_POOL_H */
