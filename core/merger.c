@@ -1,0 +1,288 @@
+/*
+ * merger.c -- the reorder window, in-order application, helping producers
+ * and the merger thread (owner: ENGINE-FLOW).  Design, progress argument
+ * and locking in merger.h; the ordering proof in sequence.h.
+ */
+#include "merger.h"
+
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "trace_map.h"
+
+#define WMASK ((uint64_t)FTM_WINDOW_EVENTS - 1)
+
+ftm_merger ftm_merger_g = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Waiting for another thread: a short spin, then yields, then short sleeps
+ * (the machine may have fewer cores than runnable threads, and the thread
+ * we wait for may be preempted between taking its number and pushing). */
+static void backoff(unsigned *n, unsigned max_sleep_us)
+{
+    unsigned i = (*n)++;
+    if (i < 8) {
+        for (int j = 0; j < 64; j++) {
+            ck_pr_stall();
+        }
+    } else if (i < 40) {
+        sched_yield();
+    } else {
+        unsigned us = 10u << ((i - 40) / 8 < 7 ? (i - 40) / 8 : 7);
+        if (us > max_sleep_us) {
+            us = max_sleep_us;
+        }
+        struct timespec ts = {0, (long)us * 1000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Move the ready events of r into the window (or drop them when they were
+ * recorded outside the session).  Returns whether anything was consumed. */
+static bool drain_ring(ftm_merger *m, ftm_ring *r)
+{
+    unsigned n = ftm_ring_consumer_begin(r);
+    if (n == 0) {
+        return false;
+    }
+    unsigned k = 0;
+    if (!m->session) {
+        k = n;
+        m->ignored += n;
+    } else {
+        uint64_t limit = m->next_seq + FTM_WINDOW_EVENTS;
+        for (; k < n; k++) {
+            const ftm_event *e = ftm_ring_at(r, k);
+            uint64_t s = e->seq;
+            if (s < m->accept_from) {
+                m->ignored++; /* from before this session */
+                continue;
+            }
+            if (s >= limit) {
+                break; /* stays in the ring until the window moves */
+            }
+            if (s < m->next_seq) {
+                m->lost++; /* impossible by sequence.h I1-I3 */
+                continue;
+            }
+            m->window[s & WMASK] = *e;
+        }
+    }
+    if (k != 0) {
+        ftm_ring_consumer_release(r, k);
+        m->consumed += k;
+    }
+    return k != 0;
+}
+
+static void apply_one(ftm_merger *m, const ftm_event *e)
+{
+    size_t old = 0;
+    switch (e->kind) {
+    case FTM_EV_ALLOC: {
+        bool had = false;
+        ftm_tb_id tb = e->tb == FTM_TB_NONE ? FTM_TB_NONE : e->tb + m->tb_base;
+        size_t size = (size_t)e->size;
+        if (ftm_trace_map_put(m->map, e->domain, (uintptr_t)e->ptr, size, tb,
+                              &had, &old) == FTM_OK) {
+            if (had) {
+                m->current -= old;
+            }
+            m->current += size;
+            if (m->current > m->peak) {
+                m->peak = m->current;
+            }
+        } else {
+            /* Out of engine memory: the block is untraced (counted); a
+             * stale trace at the same address must not survive it. */
+            m->traces_lost_oom++;
+            if (ftm_trace_map_remove(m->map, e->domain, (uintptr_t)e->ptr,
+                                     &old)) {
+                m->current -= old;
+            }
+        }
+        break;
+    }
+    case FTM_EV_FREE:
+        if (ftm_trace_map_remove(m->map, e->domain, (uintptr_t)e->ptr, &old)) {
+            m->current -= old;
+        }
+        break;
+    default: /* NOP */
+        break;
+    }
+}
+
+static bool apply_ready(ftm_merger *m)
+{
+    uint64_t n = m->next_seq;
+    ftm_event *w = m->window;
+    while (w[n & WMASK].seq == n) {
+        apply_one(m, &w[n & WMASK]);
+        n++;
+    }
+    bool any = n != m->next_seq;
+    m->applied += n - m->next_seq;
+    m->next_seq = n;
+    return any;
+}
+
+bool ftm_merger_step(ftm_merger *m)
+{
+    bool progress = false;
+    ftm_registry_lock();
+    ftm_ring *prev = NULL;
+    ftm_ring *r = ftm_registry_first();
+    while (r != NULL) {
+        ftm_ring *next = r->next;
+        /* closed is read BEFORE draining: if it was set, the owner pushed
+         * everything it ever will before setting it. */
+        bool closed = ftm_ring_is_closed(r);
+        if (drain_ring(m, r)) {
+            progress = true;
+        }
+        if (closed && ftm_ring_consumer_begin(r) == 0) {
+            ftm_registry_remove(prev, r);
+            progress = true;
+        } else {
+            prev = r;
+        }
+        r = next;
+    }
+    ftm_registry_unlock();
+    if (m->session && apply_ready(m)) {
+        progress = true;
+    }
+    return progress;
+}
+
+void ftm_merger_reclaim(ftm_merger *m)
+{
+    (void)ftm_merger_step(m);
+}
+
+void ftm_merger_flush_locked(ftm_merger *m, uint64_t s)
+{
+    unsigned spins = 0;
+    while (m->session && m->next_seq < s) {
+        if (ftm_merger_step(m)) {
+            spins = 0;
+            continue;
+        }
+        pthread_mutex_unlock(&m->lock);
+        backoff(&spins, 200);
+        pthread_mutex_lock(&m->lock);
+    }
+}
+
+void ftm_merger_push_slow(ftm_ring *r, const ftm_event *ev)
+{
+    ftm_merger *m = &ftm_merger_g;
+    unsigned spins = 0;
+    ftm_ring_count(&r->full_waits);
+    for (;;) {
+        if (pthread_mutex_trylock(&m->lock) == 0) {
+            ftm_ring_count(&r->drains);
+            (void)ftm_merger_step(m);
+            pthread_mutex_unlock(&m->lock);
+        }
+        if (ftm_ring_try_push(r, ev)) {
+            return;
+        }
+        backoff(&spins, 200);
+        if (ftm_ring_try_push(r, ev)) {
+            return;
+        }
+    }
+}
+
+static void *merger_main(void *arg)
+{
+    ftm_merger *m = arg;
+    unsigned idle = 0;
+    while (atomic_load_explicit(&m->run, memory_order_relaxed)) {
+        pthread_mutex_lock(&m->lock);
+        bool progress = ftm_merger_step(m);
+        pthread_mutex_unlock(&m->lock);
+        if (progress) {
+            idle = 0;
+        } else {
+            backoff(&idle, 1000);
+        }
+    }
+    return NULL;
+}
+
+int ftm_merger_thread_start(ftm_merger *m)
+{
+    if (m->thread_running) {
+        return 0;
+    }
+    atomic_store(&m->run, true);
+    /* The merger never handles signals: block them all in the new thread
+     * (it inherits the creating thread's mask). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&m->thread, NULL, merger_main, m);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        atomic_store(&m->run, false);
+        return rc;
+    }
+    m->thread_running = true;
+    return 0;
+}
+
+void ftm_merger_thread_stop(ftm_merger *m)
+{
+    if (!m->thread_running) {
+        return;
+    }
+    atomic_store(&m->run, false);
+    pthread_join(m->thread, NULL);
+    m->thread_running = false;
+}
+
+void ftm_merger_fork_child(ftm_merger *m, uint64_t upto, ftm_ring *keep)
+{
+    pthread_mutex_init(&m->lock, NULL);
+    m->thread_running = false;
+    atomic_store(&m->run, false);
+    if (m->session) {
+        /* Single-threaded now: after a step, a missing next_seq can only
+         * belong to a thread that vanished between taking its number and
+         * pushing it.  That event is lost; skip it. */
+        while (m->next_seq < upto) {
+            (void)ftm_merger_step(m);
+            if (m->next_seq < upto &&
+                m->window[m->next_seq & WMASK].seq != m->next_seq) {
+                m->next_seq++;
+                m->lost++;
+            }
+        }
+    }
+    ftm_registry_lock();
+    ftm_ring *prev = NULL;
+    ftm_ring *r = ftm_registry_first();
+    while (r != NULL) {
+        ftm_ring *next = r->next;
+        if (r == keep) {
+            unsigned n = ftm_ring_consumer_begin(r);
+            if (n != 0) { /* only possible without a session */
+                ftm_ring_consumer_release(r, n);
+                m->consumed += n;
+                m->ignored += n;
+            }
+            prev = r;
+        } else {
+            unsigned n = ftm_ring_consumer_begin(r);
+            m->consumed += n;
+            m->ignored += n;
+            ftm_registry_remove(prev, r);
+        }
+        r = next;
+    }
+    ftm_registry_unlock();
+}

@@ -1,0 +1,110 @@
+/*
+ * merger.h -- folds the rings into the trace map in sequence order
+ * (owner: ENGINE-FLOW).
+ *
+ * Owns: the reorder window, next_seq, the trace map of the session, the
+ * current/peak byte counters, the merger thread, and the apply lock that
+ * serialises all of them.
+ *
+ * Algorithm (one "step", apply lock held):
+ *   1. For every registered ring, copy its ready events into the reorder
+ *      window, slot seq % W (a slot is valid iff slot.seq == the number the
+ *      merger is looking for), and stop at the first event with
+ *      seq >= next_seq + W without consuming it (it stays in the ring, which
+ *      is what makes a producer whose ring is full wait).  Events numbered
+ *      below the session's first number, or consumed while no session is
+ *      active, are dropped and counted in `ignored` (they were recorded
+ *      while stopped; not a loss).  A ring that was closed (its thread
+ *      exited) and is now empty is unlinked and freed.
+ *   2. Apply window[next_seq], window[next_seq + 1], ... while present.
+ *   A missing next_seq means its producer is between ftm_seq_take and its
+ *   push: the merger waits for it (never skips; see ftm_merger_fork_child).
+ *
+ * Progress (no deadlock, no loss, with any ring capacity): let m = next_seq,
+ * the smallest number not applied.  Every number below m is applied, hence
+ * consumed.  m's owner Q takes its numbers in order and pushes them in order
+ * (sequence.h I2), so Q's ring holds nothing numbered below m and nothing
+ * above m either (Q is still at m): either m is not pushed yet and Q's ring
+ * is empty, so Q's push succeeds; or m is at the head of Q's ring and, being
+ * < m + W, the next step moves it into the window and applies it.  Steps run
+ * on the merger thread and, whenever a producer's ring is full, on that
+ * producer (it trylocks the apply lock and helps); while stopped there is
+ * no merger thread and full producers do it all.  Nothing here waits while
+ * holding a lock that the owner of m needs: a producer's push takes no lock.
+ *
+ * Threads: ftm_merger_step / _flush_locked / _apply_* need the apply lock;
+ * lock order lifecycle -> apply -> registry.  All fields below `lock` are
+ * guarded by it (plain fields, no atomics) except `run` (merger thread stop
+ * flag: atomic, relaxed polling, seq_cst store).
+ */
+#ifndef FTM_CORE_MERGER_H
+#define FTM_CORE_MERGER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fasttracemalloc.h"
+#include "ring.h"
+#include "trace_map.h"
+
+#define FTM_WINDOW_EVENTS (1u << 16) /* W: 65536 events = 2 MiB */
+
+typedef struct ftm_merger {
+    pthread_mutex_t lock; /* the apply lock */
+
+    /* --- guarded by the apply lock --- */
+    bool session;          /* a tracing session is active */
+    uint64_t accept_from;  /* first number of the session (its start) */
+    uint64_t next_seq;     /* smallest number not yet applied */
+    ftm_event *window;     /* W slots, NULL while no session */
+    ftm_trace_map *map;    /* NULL while no session */
+    ftm_tb_id tb_base;     /* public tb id = tb_base + pool-local id */
+    size_t current, peak;  /* traced bytes */
+
+    uint64_t consumed;        /* events taken out of rings */
+    uint64_t applied;         /* events applied in order (incl. NOPs) */
+    uint64_t ignored;         /* dropped: recorded outside a session */
+    uint64_t lost;            /* fork gaps and impossible cases */
+    uint64_t traces_lost_oom; /* map inserts that failed */
+
+    /* --- merger thread --- */
+    pthread_t thread;
+    bool thread_running; /* lifecycle lock */
+    _Atomic bool run;
+} ftm_merger;
+
+extern ftm_merger ftm_merger_g;
+
+/* Apply lock held.  One drain + apply pass; true if anything moved. */
+bool ftm_merger_step(ftm_merger *m);
+
+/* Apply lock held on entry and on return (released while waiting for a
+ * producer that has taken a number but not pushed it yet).  Returns when
+ * every number below s is applied, or no session is active. */
+void ftm_merger_flush_locked(ftm_merger *m, uint64_t s);
+
+/* Producer whose ring is full: help until the push succeeds. */
+void ftm_merger_push_slow(ftm_ring *r, const ftm_event *ev);
+
+/* Start / stop the background thread (lifecycle lock held, apply lock not
+ * held).  start returns 0 or an errno. */
+int ftm_merger_thread_start(ftm_merger *m);
+void ftm_merger_thread_stop(ftm_merger *m);
+
+/* Fork child (single-threaded): apply what the rings hold in order,
+ * skipping numbers whose owner vanished (counted in `lost`) up to `upto`,
+ * then discard every ring except keep (the forking thread's). */
+void ftm_merger_fork_child(ftm_merger *m, uint64_t upto, ftm_ring *keep);
+
+/* Apply lock held: drop ring contents (no session) and free closed rings. */
+void ftm_merger_reclaim(ftm_merger *m);
+
+/* engine.c: events dropped because they were numbered outside a session
+ * (recorded while stopped, or racing with start/stop).  Not a loss; not in
+ * the public ftm_stats, so tests read it here. */
+uint64_t ftm_engine_events_ignored(void);
+
+#endif /* FTM_CORE_MERGER_H */

@@ -1,0 +1,222 @@
+/*
+ * ring.h -- per-thread event rings and the registry of rings
+ * (owner: ENGINE-FLOW).
+ *
+ * Owns: one ftm_ring per recording thread (a Concurrency Kit SPSC ring of
+ * fixed-size ftm_event records stored by value), the registry list of all
+ * rings, and the thread-local state of the producer fast path.
+ *
+ * Threads
+ *   - Producer side (ftm_ring_try_push, ftm_tls): only the ring's owner
+ *     thread.  No lock, no allocation, no atomic read-modify-write.
+ *   - Consumer side (ftm_ring_consumer_*): whoever holds the engine's apply
+ *     lock (the merger thread, a query, or a producer helping while its ring
+ *     is full).  The apply lock makes the consumer role single-threaded and
+ *     carries the consumer's private state from one holder to the next.
+ *   - Registry (ftm_registry_*): the list is guarded by the registry lock;
+ *     ftm_ring_attach takes it to link a new ring, the consumer takes it
+ *     (inside the apply lock) to walk the list and to unlink a closed ring.
+ *     Lock order: lifecycle -> apply -> registry.
+ *
+ * Lifetime: a ring is created (engine memory, ftm_mem_*) on its thread's
+ * first recorded event and found again through a __thread pointer.  A
+ * pthread key destructor marks it closed at thread exit (the owner's LAST
+ * access to it) and forgets it; the consumer drains a closed ring and then
+ * unlinks and frees it (rings_reclaimed).  A thread that records again after
+ * its destructor ran (other TLS destructors may free memory) gets a fresh
+ * ring; destructors run for several rounds, so that one is closed as well.
+ *
+ * Memory-ordering contract
+ *   ck.p_tail    written by the owner (ck: store fence, then store), read by
+ *                the consumer (load, then load fence).
+ *   ck.c_head    written by the consumer after it copied the events out
+ *                (release fence, then store), read by the owner before it
+ *                reuses a slot.
+ *   buf[]        slots between c_head and p_tail belong to the consumer,
+ *                the others to the owner; the two indices hand them over.
+ *   closed       owner: one atomic release store at thread exit;
+ *                consumer: acquire load (then drains, then may free).
+ *   full_waits,
+ *   drains       written only by the owner (relaxed load + relaxed store,
+ *                no RMW), read relaxed by ftm_get_stats.
+ *   next         registry lock.
+ *   ThreadSanitizer does not see ck's inline-asm loads and stores, so the
+ *   two hand-overs are also announced to it (__tsan_release/acquire on the
+ *   index addresses) -- annotations of real synchronisation, not
+ *   suppressions.
+ *
+ * Why not ck_ring_dequeue_spsc on the consumer side: the consumer copies a
+ * run of events straight into the reorder window and publishes c_head once
+ * per run (ck 0.7.1 has no batch dequeue), and it must stop at the first
+ * event that does not fit the window without consuming it (no peek in ck).
+ * ftm_ring_consumer_* follow ck's own SPSC protocol on ck's ring fields.
+ */
+#ifndef FTM_CORE_RING_H
+#define FTM_CORE_RING_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ck_pr.h>
+#include <ck_ring.h>
+
+#include "fasttracemalloc.h"
+
+/* ---- ThreadSanitizer annotations ---------------------------------------- */
+#if defined(__SANITIZE_THREAD__)
+#define FTM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FTM_TSAN 1
+#endif
+#endif
+#ifdef FTM_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define FTM_TSAN_ACQUIRE(a) __tsan_acquire((void *)(a))
+#define FTM_TSAN_RELEASE(a) __tsan_release((void *)(a))
+#else
+#define FTM_TSAN_ACQUIRE(a) ((void)0)
+#define FTM_TSAN_RELEASE(a) ((void)0)
+#endif
+
+/* ---- events -------------------------------------------------------------- */
+
+enum ftm_event_kind {
+    FTM_EV_NOP = 0,   /* a taken number with nothing to apply */
+    FTM_EV_ALLOC = 1, /* insert or replace (domain, ptr) -> {size, tb} */
+    FTM_EV_FREE = 2,  /* remove (domain, ptr) if traced */
+};
+
+#define FTM_EVENT_MAX_SIZE ((UINT64_C(1) << 56) - 1)
+
+/* 32 bytes, two per cache line.  The 32-bit thread id of an event is the
+ * id of the ring it came from (ftm_ring.thread_id): a ring has exactly one
+ * producer, so the id need not be stored per event.  The size field has 56
+ * bits (64 PiB; x86-64 and AArch64 address spaces are far smaller). */
+typedef struct ftm_event {
+    uint64_t seq;       /* from ftm_seq_take(); 0 = empty window slot */
+    uint64_t ptr;       /* block address */
+    uint64_t size : 56; /* block size (ALLOC) */
+    uint64_t kind : 8;  /* enum ftm_event_kind */
+    ftm_domain_t domain;
+    ftm_tb_id tb; /* pool-local id of the current generation, or NONE */
+} ftm_event;
+_Static_assert(sizeof(ftm_event) == 32, "ftm_event must stay 32 bytes");
+
+CK_RING_PROTOTYPE(ftm_event, ftm_event)
+
+/* ---- rings --------------------------------------------------------------- */
+
+#define FTM_RING_DEFAULT_CAPACITY 4096u
+#define FTM_RING_MIN_CAPACITY 2u
+#define FTM_RING_MAX_CAPACITY (1u << 20)
+
+typedef struct ftm_ring {
+    ck_ring_t ck;              /* ck's indices, cache-line separated */
+    struct ftm_event *buf;     /* capacity slots; usable capacity - 1 */
+    uint32_t capacity;         /* power of two */
+    uint32_t thread_id;        /* 1, 2, ... in registration order */
+    _Atomic uint32_t closed;   /* see contract above */
+    _Atomic uint64_t full_waits; /* owner-written */
+    _Atomic uint64_t drains;     /* owner-written */
+    struct ftm_ring *next;     /* registry list (registry lock) */
+    void *alloc_base;          /* what ftm_mem_alloc returned */
+    size_t alloc_bytes;
+} ftm_ring;
+
+/* Owner: push one event; false if the ring is full. */
+static inline bool ftm_ring_try_push(ftm_ring *r, const ftm_event *ev)
+{
+    ftm_event *slot = ck_ring_enqueue_reserve_spsc_ftm_event(&r->ck, r->buf);
+    if (slot == NULL) {
+        return false;
+    }
+    FTM_TSAN_ACQUIRE(&r->ck.c_head); /* the consumer is done with slot */
+    *slot = *ev;
+    FTM_TSAN_RELEASE(&r->ck.p_tail);
+    ck_ring_enqueue_commit_spsc(&r->ck);
+    return true;
+}
+
+/* Owner: count one "ring was full" / "helped the merger" (no RMW). */
+static inline void ftm_ring_count(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* Consumer: number of events ready to read (acquire).  Read them with
+ * ftm_ring_at(r, 0 .. n-1), then hand the first k back with
+ * ftm_ring_consumer_release(r, k). */
+static inline unsigned ftm_ring_consumer_begin(ftm_ring *r)
+{
+    unsigned c = r->ck.c_head;
+    unsigned p = ck_pr_load_uint(&r->ck.p_tail);
+    if (c == p) {
+        return 0;
+    }
+    ck_pr_fence_load();
+    FTM_TSAN_ACQUIRE(&r->ck.p_tail);
+    return p - c;
+}
+
+static inline const ftm_event *ftm_ring_at(const ftm_ring *r, unsigned i)
+{
+    return &r->buf[(r->ck.c_head + i) & r->ck.mask];
+}
+
+static inline void ftm_ring_consumer_release(ftm_ring *r, unsigned k)
+{
+    FTM_TSAN_RELEASE(&r->ck.c_head);
+    ck_pr_fence_release(); /* copies done before the slots are handed back */
+    ck_pr_store_uint(&r->ck.c_head, r->ck.c_head + k);
+}
+
+static inline bool ftm_ring_is_closed(ftm_ring *r)
+{
+    return atomic_load_explicit(&r->closed, memory_order_acquire) != 0;
+}
+
+/* ---- the producer's thread-local state ---------------------------------- */
+
+typedef struct ftm_tls {
+    ftm_ring *ring;   /* this thread's ring, NULL until the first event */
+    int pause;        /* ftm_thread_pause depth */
+    int ticket_open;  /* between realloc_begin and realloc_end */
+} ftm_tls;
+
+extern __thread ftm_tls ftm_tls_self;
+
+/* Slow path: create this thread's ring (capacity events, a power of two)
+ * and register it.  NULL if engine memory is exhausted. */
+ftm_ring *ftm_ring_attach(uint32_t capacity);
+
+/* ---- registry (consumer side, apply lock held) ---------------------------- */
+
+void ftm_registry_lock(void);
+void ftm_registry_unlock(void);
+/* First ring of the list (registry lock held). */
+ftm_ring *ftm_registry_first(void);
+/* Unlink r (prev is its predecessor or NULL) and free it (registry lock
+ * held; r closed and drained, or its thread vanished in a fork). */
+void ftm_registry_remove(ftm_ring *prev, ftm_ring *r);
+
+typedef struct ftm_registry_stats {
+    uint64_t threads_registered;
+    uint64_t rings_reclaimed;
+    uint64_t full_waits; /* summed over live and reclaimed rings */
+    uint64_t drains;
+    uint64_t pending;    /* events pushed but not yet consumed */
+    uint64_t live_rings;
+} ftm_registry_stats;
+/* Registry lock held. */
+void ftm_registry_stats_get(ftm_registry_stats *out);
+
+/* fork: the child re-initialises the registry lock (it was taken by the
+ * prepare handler).  Rings of vanished threads are removed by the caller. */
+void ftm_registry_atfork_child(void);
+
+#endif /* FTM_CORE_RING_H */
