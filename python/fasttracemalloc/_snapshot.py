@@ -29,6 +29,8 @@ from any thread (no shared mutable state here).
 """
 
 import copyreg
+from collections import defaultdict
+from operator import itemgetter
 import tracemalloc as _tm
 from collections.abc import Iterable
 
@@ -40,21 +42,27 @@ _NOT_TRACING = ("the tracemalloc module must be tracing memory "
 
 def _fold_by_identity(traces):
     """Return [(traceback, size_sum, count)] for each distinct traceback
-    object, in order of first appearance.  Unpacks every trace like the
-    stdlib does, so malformed traces raise the same errors."""
-    sizes = {}
-    counts = {}
-    objs = {}
+    object, in order of first appearance.
+
+    Unpacks every trace like the stdlib does, so malformed traces raise the
+    same errors.  Appending to per-group lists (summed in C at the end)
+    allocates nothing per trace but the id, which matters while tracing."""
+    groups = defaultdict(list)
     for _domain, size, traceback, _total in traces:
-        key = id(traceback)
-        if key in sizes:
-            sizes[key] += size
-            counts[key] += 1
-        else:
-            sizes[key] = size
-            counts[key] = 1
-            objs[key] = traceback
-    return [(objs[k], sizes[k], counts[k]) for k in objs]
+        groups[id(traceback)].append(size)
+    if not groups:
+        return []
+    tracebacks = list(map(itemgetter(2), traces))
+    objs = dict(zip(map(id, tracebacks), tracebacks))
+    folded = []
+    for key, sizes in groups.items():
+        total = sum(sizes)
+        if type(total) is not int:
+            # non-int sizes (hand-made snapshots): summation order could
+            # matter; let the stdlib's algorithm answer (or raise).
+            return None
+        folded.append((objs[key], total, len(sizes)))
+    return folded
 
 
 class Snapshot(_tm.Snapshot):
@@ -75,7 +83,13 @@ class Snapshot(_tm.Snapshot):
         Statistic = _tm.Statistic
         stats = {}
         keys = {}
-        groups = _fold_by_identity(self.traces._traces)
+        try:
+            groups = _fold_by_identity(self.traces._traces)
+        except Exception:
+            groups = None
+        if groups is None:
+            # malformed traces: the stdlib's code raises its own error
+            return super()._group_by(key_type, cumulative)
         if not cumulative:
             for trace_traceback, size, count in groups:
                 try:

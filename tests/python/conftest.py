@@ -1,0 +1,77 @@
+"""Shared helpers for the fasttracemalloc Python tests.
+
+Owns: how the tests run child interpreters (same interpreter, same
+environment, so a venv install or a PYTHONPATH checkout is used alike) and
+the markers for tests that need the real engine or the installed .pth.
+
+The suite runs against whatever `import fasttracemalloc` finds.  With
+FASTTRACEMALLOC_BACKEND=builtin (development before the engine existed)
+the tests that compare the engine with the builtin or need a separate
+engine are skipped with a reason, never passed vacuously.
+"""
+
+import os
+import site
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+
+import fasttracemalloc
+from fasttracemalloc import _backend
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+needs_engine = pytest.mark.skipif(
+    _backend.is_builtin,
+    reason="FASTTRACEMALLOC_BACKEND=builtin: the engine under test is the "
+           "builtin itself")
+
+
+def pth_installed():
+    dirs = set(site.getsitepackages()) | {sysconfig.get_paths()["purelib"],
+                                          sysconfig.get_paths()["platlib"]}
+    return any(os.path.exists(os.path.join(d, "fasttracemalloc_switch.pth"))
+               for d in dirs)
+
+
+needs_pth = pytest.mark.skipif(
+    not pth_installed(),
+    reason="fasttracemalloc_switch.pth is not installed in site-packages "
+           "(run from a pip-installed venv: tests/python/run_all.sh)")
+
+
+def child_env(**overrides):
+    """The current environment without any tracer switch, plus overrides
+    (a value of None removes the variable)."""
+    env = dict(os.environ)
+    for name in ("PYTHONTRACEMALLOC", "FASTTRACEMALLOC"):
+        env.pop(name, None)
+    for name, value in overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def run_python(*args, env=None, cwd=None, timeout=300, **env_overrides):
+    """Run this interpreter with *args*; return CompletedProcess (text)."""
+    if env is None:
+        env = child_env(**env_overrides)
+    return subprocess.run([sys.executable, *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def stopped():
+    """Ensure neither tracer is running before and after a test."""
+    import _tracemalloc
+    import tracemalloc
+    assert not tracemalloc.is_tracing(), "a previous test left tracing on"
+    yield
+    fasttracemalloc.stop()
+    _tracemalloc.stop()
+    fasttracemalloc.uninstall()
