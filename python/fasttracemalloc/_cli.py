@@ -18,6 +18,7 @@ Threads: main thread only.
 import argparse
 import linecache
 import os
+import pkgutil  # noqa: F401 -- runpy imports it lazily; do it before tracing
 import runpy
 import sys
 
@@ -135,9 +136,14 @@ def _report(snapshot, key_type, limit, out):
 
 
 def _trim_traceback(tb):
-    """Drop this module's and runpy's frames from a traceback's head."""
+    """Drop this module's and runpy's frames from a traceback's head, so
+    the user sees what ``python script.py`` would have shown."""
     ours = {os.path.abspath(__file__), os.path.abspath(runpy.__file__)}
-    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) in ours:
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not (filename.startswith("<frozen runpy")
+                or os.path.abspath(filename) in ours):
+            break
         tb = tb.tb_next
     return tb
 
@@ -183,17 +189,23 @@ def cmd_run(argv):
         sys.argv[:] = [target] + target_args  # runpy sets argv[0] to the file
 
     import fasttracemalloc
+    # Load everything _finish() needs now, so none of it is traced.
+    fasttracemalloc.take_snapshot, fasttracemalloc.Snapshot
     fasttracemalloc.install(takeover=True)
     if fasttracemalloc.is_tracing():
         fasttracemalloc.stop()
     out = sys.stderr
     status = 0
     fasttracemalloc.start(args.nframe)
+    # The target's globals stay alive until the snapshot, as a script's
+    # globals stay alive until interpreter shutdown.
+    program_globals = None
     try:
         if kind == "script":
-            runpy.run_path(target, run_name="__main__")
+            program_globals = runpy.run_path(target, run_name="__main__")
         else:
-            runpy.run_module(target, run_name="__main__", alter_sys=True)
+            program_globals = runpy.run_module(target, run_name="__main__",
+                                               alter_sys=True)
     except SystemExit as exc:
         _finish(args, out)
         raise
@@ -202,9 +214,11 @@ def cmd_run(argv):
         raise
     except BaseException as exc:
         tb = _trim_traceback(exc.__traceback__)
-        sys.excepthook(type(exc), exc, tb)
+        # the default hook prints exc.__traceback__, so trim it there too
+        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
         status = 1
     _finish(args, out)
+    del program_globals
     return status
 
 

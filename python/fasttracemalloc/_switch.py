@@ -17,6 +17,9 @@ Rules (mirroring the builtin's -X tracemalloc / PYTHONTRACEMALLOC):
     status of the builtin's ``-X tracemalloc=x``;
   * if the builtin tracemalloc is tracing too (-X tracemalloc), it is
     stopped first: the user asked for fasttracemalloc.
+If the package itself cannot be imported (a broken install), site.py
+reports the failing .pth line with its traceback and start-up continues
+untraced: the error is printed, not hidden.
 The engine is started before the stdlib ``tracemalloc`` module (and its
 imports) is loaded, then install() makes ``import tracemalloc`` use it.
 
@@ -78,15 +81,20 @@ def requested_nframe(xoptions=None, environ=None, ignore_environment=None):
     return nframe
 
 
+def _fail(message):
+    sys.stderr.write("fasttracemalloc: %s\n" % message)
+    sys.stderr.flush()
+    # SystemExit would be reported by site.py as a failed .pth line rather
+    # than ending the process; exit with the builtin's status for -X
+    # tracemalloc=bad (1).
+    os._exit(1)
+
+
 def main():
     try:
         nframe = requested_nframe()
     except SwitchError as exc:
-        sys.stderr.write("fasttracemalloc: %s\n" % exc)
-        sys.stderr.flush()
-        # SystemExit would be reported by site.py as a failed .pth line
-        # rather than ending the process; exit like the builtin does (1).
-        os._exit(1)
+        _fail(str(exc))
     if nframe == 0:
         return
     import _tracemalloc

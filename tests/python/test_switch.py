@@ -1,0 +1,174 @@
+"""The start-up switch: FASTTRACEMALLOC=N / -X fasttracemalloc[=N].
+
+Each case of CPython's TestCommandLine (Lib/test/test_tracemalloc.py),
+which tests the builtin's PYTHONTRACEMALLOC / -X tracemalloc, is ported here
+to fasttracemalloc's switch (same name, same expectation), followed by the
+cases specific to a .pth-based switch.  The switch lives in
+fasttracemalloc_switch.pth, so these tests need the package pip-installed.
+"""
+
+import pytest
+
+from conftest import needs_engine, needs_pth, run_python
+
+pytestmark = needs_pth
+
+INVALID_NFRAME = (-1, 2 ** 30)
+CODE_IS_TRACING = "import tracemalloc; print(tracemalloc.is_tracing())"
+CODE_LIMIT = "import tracemalloc; print(tracemalloc.get_traceback_limit())"
+
+
+def ok(*args, **env):
+    proc = run_python(*args, **env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.rstrip()
+
+
+def failure(*args, **env):
+    proc = run_python(*args, **env)
+    assert proc.returncode != 0
+    return proc
+
+
+# --- TestCommandLine, ported ---------------------------------------------
+
+def test_env_var_disabled_by_default():
+    code = CODE_IS_TRACING + "; import sys; print('fasttracemalloc' in sys.modules)"
+    # not tracing, and the package was not even imported
+    assert ok("-c", code) == "False\nFalse"
+
+
+@pytest.mark.parametrize("flag", ["-E", "-I"])
+def test_env_var_ignored_with_E(flag):
+    assert ok(flag, "-c", CODE_IS_TRACING, FASTTRACEMALLOC="1") == "False"
+
+
+def test_env_var_disabled():
+    assert ok("-c", CODE_IS_TRACING, FASTTRACEMALLOC="0") == "False"
+
+
+def test_env_var_enabled_at_startup():
+    assert ok("-c", CODE_IS_TRACING, FASTTRACEMALLOC="1") == "True"
+
+
+def test_env_limit():
+    assert ok("-c", CODE_LIMIT, FASTTRACEMALLOC="10") == "10"
+
+
+def check_env_var_invalid(nframe):
+    proc = failure("-c", "pass", FASTTRACEMALLOC=str(nframe))
+    assert proc.returncode == 1
+    assert "FASTTRACEMALLOC: invalid number of frames" in proc.stderr
+    assert "[1; 65535]" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("nframe", INVALID_NFRAME + ("x", "65536", "1.5",
+                                                     "5 ", "--1"))
+def test_env_var_invalid(nframe):
+    check_env_var_invalid(nframe)
+
+
+@pytest.mark.parametrize("xoption,nframe", [
+    ("fasttracemalloc", 1), ("fasttracemalloc=1", 1),
+    ("fasttracemalloc=15", 15)])
+def test_sys_xoptions(xoption, nframe):
+    assert ok("-X", xoption, "-c", CODE_LIMIT) == str(nframe)
+    assert ok("-X", xoption, "-c", CODE_IS_TRACING) == "True"
+
+
+def check_sys_xoptions_invalid(nframe):
+    proc = failure("-X", "fasttracemalloc=%s" % nframe, "-c", "pass")
+    assert proc.returncode == 1
+    assert "-X fasttracemalloc=NFRAME: invalid number of frames" in proc.stderr
+    assert "[1; 65535]" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("nframe", INVALID_NFRAME + ("x", "65536"))
+def test_sys_xoptions_invalid(nframe):
+    check_sys_xoptions_invalid(nframe)
+
+
+def test_pymem_alloc0():
+    """Issue #21639: PyMem_Malloc(0) with tracing enabled must not crash."""
+    pytest.importorskip("_testcapi")
+    ok("-X", "fasttracemalloc", "-c",
+       "import _testcapi; _testcapi.test_pymem_alloc0(); 1")
+
+
+# --- specific to fasttracemalloc's switch ---------------------------------
+
+def test_switch_installs_the_engine():
+    code = ("import tracemalloc, fasttracemalloc, _tracemalloc\n"
+            "print(fasttracemalloc.is_installed(), fasttracemalloc.is_tracing(),"
+            " tracemalloc.start is fasttracemalloc.start,"
+            " tracemalloc._get_traces is fasttracemalloc._get_traces)")
+    assert ok("-c", code, FASTTRACEMALLOC="3") == "True True True True"
+
+
+@needs_engine
+def test_switch_leaves_builtin_off():
+    code = "import _tracemalloc; print(_tracemalloc.is_tracing())"
+    assert ok("-c", code, FASTTRACEMALLOC="3") == "False"
+
+
+def test_traced_from_first_line():
+    """An object allocated by the program's first statement has a traceback
+    pointing at it (tracing started before the program)."""
+    code = ("data = [b'x' * 10000]\n"
+            "import tracemalloc\n"
+            "tb = tracemalloc.get_object_traceback(data[0])\n"
+            "print(tb[-1].filename, tb[-1].lineno)\n")
+    assert ok("-c", code, FASTTRACEMALLOC="5") == "<string> 1"
+
+
+def test_xoption_wins_over_env():
+    assert ok("-X", "fasttracemalloc=7", "-c", CODE_LIMIT,
+              FASTTRACEMALLOC="3") == "7"
+    assert ok("-X", "fasttracemalloc=0", "-c", CODE_IS_TRACING,
+              FASTTRACEMALLOC="3") == "False"
+
+
+def test_invalid_env_reported_even_with_xoption():
+    proc = failure("-X", "fasttracemalloc=4", "-c", "pass",
+                   FASTTRACEMALLOC="bad")
+    assert "FASTTRACEMALLOC: invalid number of frames" in proc.stderr
+
+
+def test_empty_values_mean_off():
+    assert ok("-c", CODE_IS_TRACING, FASTTRACEMALLOC="") == "False"
+    assert ok("-X", "fasttracemalloc=", "-c", CODE_IS_TRACING) == "False"
+
+
+def test_leading_blanks_and_sign_accepted_like_builtin():
+    assert ok("-c", CODE_LIMIT, FASTTRACEMALLOC=" +12") == "12"
+
+
+def test_S_disables_the_switch():
+    assert ok("-S", "-c", CODE_IS_TRACING, FASTTRACEMALLOC="3") == "False"
+
+
+@needs_engine  # -I also hides FASTTRACEMALLOC_BACKEND from the child
+def test_I_keeps_the_xoption():
+    assert ok("-I", "-X", "fasttracemalloc=4", "-c", CODE_LIMIT) == "4"
+
+
+@needs_engine
+def test_takes_over_from_builtin_switch():
+    """-X tracemalloc and -X fasttracemalloc together: the user asked for
+    fasttracemalloc, so the builtin is stopped and the engine traces."""
+    code = ("import _tracemalloc, tracemalloc\n"
+            "print(_tracemalloc.is_tracing(), tracemalloc.is_tracing(),"
+            " tracemalloc.get_traceback_limit())")
+    assert ok("-X", "tracemalloc=5", "-X", "fasttracemalloc=3", "-c",
+              code) == "False True 3"
+    assert ok("-c", code, PYTHONTRACEMALLOC="5",
+              FASTTRACEMALLOC="2") == "False True 2"
+
+
+def test_children_inherit_env_switch():
+    code = ("import subprocess, sys\n"
+            "print(subprocess.run([sys.executable, '-c', %r],"
+            " capture_output=True, text=True).stdout.strip())" % CODE_LIMIT)
+    assert ok("-c", code, FASTTRACEMALLOC="6") == "6"
