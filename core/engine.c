@@ -514,8 +514,7 @@ void ftm_stop(void)
     ftm_merger *m = &ftm_merger_g;
     pthread_mutex_lock(&m->lock);
     ftm_merger_flush_locked(m, s);
-    m->session = false; /* from now on every consumed event is dropped */
-    m->next_seq = s + 1;
+    ftm_merger_end_session(m, s);
     ftm_trace_map_free(m->map);
     m->map = NULL;
     ftm_mem_free(m->window, (size_t)FTM_WINDOW_EVENTS * sizeof(ftm_event));

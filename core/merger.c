@@ -79,6 +79,9 @@ static bool drain_ring(ftm_merger *m, ftm_ring *r)
 static void apply_one(ftm_merger *m, const ftm_event *e)
 {
     size_t old = 0;
+    if (m->observer != NULL) {
+        m->observer(e, m->observer_arg);
+    }
     switch (e->kind) {
     case FTM_EV_ALLOC: {
         bool had = false;
@@ -155,6 +158,28 @@ bool ftm_merger_step(ftm_merger *m)
         progress = true;
     }
     return progress;
+}
+
+void ftm_merger_end_session(ftm_merger *m, uint64_t s)
+{
+    /* Events numbered after s that were already moved into the window
+     * belong to no session any more: dropped like the ones still in rings. */
+    for (uint64_t i = 0; i < FTM_WINDOW_EVENTS; i++) {
+        if (m->window[i].seq > s) {
+            m->ignored++;
+        }
+    }
+    m->session = false;
+    m->next_seq = s + 1;
+}
+
+void ftm_merger_set_observer(void (*fn)(const ftm_event *ev, void *arg),
+                             void *arg)
+{
+    pthread_mutex_lock(&ftm_merger_g.lock);
+    ftm_merger_g.observer = fn;
+    ftm_merger_g.observer_arg = arg;
+    pthread_mutex_unlock(&ftm_merger_g.lock);
 }
 
 void ftm_merger_reclaim(ftm_merger *m)

@@ -70,6 +70,10 @@ typedef struct ftm_merger {
     uint64_t lost;            /* fork gaps and impossible cases */
     uint64_t traces_lost_oom; /* map inserts that failed */
 
+    /* test-only observer of every applied event, in application order */
+    void (*observer)(const ftm_event *ev, void *arg);
+    void *observer_arg;
+
     /* --- merger thread --- */
     pthread_t thread;
     bool thread_running; /* lifecycle lock */
@@ -99,8 +103,18 @@ void ftm_merger_thread_stop(ftm_merger *m);
  * then discard every ring except keep (the forking thread's). */
 void ftm_merger_fork_child(ftm_merger *m, uint64_t upto, ftm_ring *keep);
 
+/* Apply lock held, every number below s applied (s is the stop's own
+ * number): end the session; events already in the window past s are
+ * counted as ignored.  From now on every consumed event is dropped. */
+void ftm_merger_end_session(ftm_merger *m, uint64_t s);
+
 /* Apply lock held: drop ring contents (no session) and free closed rings. */
 void ftm_merger_reclaim(ftm_merger *m);
+
+/* Tests: see every event the merger applies, in order (called with the
+ * apply lock held, from whichever thread applies).  NULL to remove. */
+void ftm_merger_set_observer(void (*fn)(const ftm_event *ev, void *arg),
+                             void *arg);
 
 /* engine.c: events dropped because they were numbered outside a session
  * (recorded while stopped, or racing with start/stop).  Not a loss; not in

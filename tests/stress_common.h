@@ -1,0 +1,102 @@
+/*
+ * stress_common.h -- helpers shared by the engine's multi-threaded tests:
+ * the size scale (FTM_STRESS_SCALE=sanitizer shrinks runs), a per-thread
+ * PRNG, synthetic tracebacks whose frames carry a tag, and tag lookup from a
+ * traceback id.  Header-only; each test includes it once.
+ */
+#ifndef FTM_TESTS_STRESS_COMMON_H
+#define FTM_TESTS_STRESS_COMMON_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fasttracemalloc.h"
+
+/* 1 in Release runs; divisor applied to iteration counts under sanitizers. */
+static inline unsigned stress_divisor(void)
+{
+    const char *s = getenv("FTM_STRESS_SCALE");
+    if (s != NULL && strcmp(s, "sanitizer") == 0) {
+        return 40;
+    }
+#ifdef FTM_SANITIZER_BUILD
+    return 40;
+#else
+    return 1;
+#endif
+}
+
+static inline uint64_t stress_scaled(uint64_t n)
+{
+    uint64_t v = n / stress_divisor();
+    return v ? v : 1;
+}
+
+typedef struct stress_rng {
+    uint64_t s;
+} stress_rng;
+
+static inline uint64_t stress_next(stress_rng *r)
+{
+    /* xorshift64* */
+    uint64_t x = r->s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    r->s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static inline uint32_t stress_below(stress_rng *r, uint32_t n)
+{
+    return (uint32_t)((stress_next(r) >> 32) % n);
+}
+
+#define STRESS_NFRAME 3
+
+/* A traceback whose frames all carry `tag` (frames[i] = {tag, i}). */
+typedef struct stress_tb {
+    ftm_frame frames[STRESS_NFRAME];
+    ftm_traceback tb;
+} stress_tb;
+
+static inline void stress_tb_init(stress_tb *t, uint64_t tag)
+{
+    for (int i = 0; i < STRESS_NFRAME; i++) {
+        t->frames[i].a = tag;
+        t->frames[i].b = (uint64_t)i;
+    }
+    t->tb.frames = t->frames;
+    t->tb.nframe = STRESS_NFRAME;
+    t->tb.total_nframe = STRESS_NFRAME;
+    t->tb.cached_id = FTM_TB_NONE;
+    t->tb.cached_generation = 0;
+}
+
+/* The tag of an interned traceback, or UINT64_MAX if the id is unknown or
+ * the frames are not a stress traceback. */
+static inline uint64_t stress_tag_of(ftm_tb_id id)
+{
+    const ftm_frame *f = NULL;
+    uint16_t n = 0, total = 0;
+    if (ftm_traceback_get(id, &f, &n, &total) != FTM_OK ||
+        n != STRESS_NFRAME) {
+        return UINT64_MAX;
+    }
+    for (int i = 0; i < STRESS_NFRAME; i++) {
+        if (f[i].a != f[0].a || f[i].b != (uint64_t)i) {
+            return UINT64_MAX;
+        }
+    }
+    return f[0].a;
+}
+
+static inline void stress_sleep_us(unsigned us)
+{
+    struct timespec ts = {0, (long)us * 1000L};
+    nanosleep(&ts, NULL);
+}
+
+#endif /* FTM_TESTS_STRESS_COMMON_H */
