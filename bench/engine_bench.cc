@@ -59,10 +59,11 @@ void ftm_bench_release_merger(void);
 size_t ftm_bench_map_bytes(void);
 }
 
-namespace {
+namespace
+{
 
-constexpr size_t kLive = 1000000;   // live traces for the 1M figures
-constexpr int kBatchPairs = 256;    // alloc+free pairs per timed batch
+constexpr size_t kLive = 1000000; // live traces for the 1M figures
+constexpr int kBatchPairs = 256;  // alloc+free pairs per timed batch
 constexpr int kBatchEvents = 2 * kBatchPairs;
 constexpr size_t kMergerEvents = 1000000;
 
@@ -247,7 +248,8 @@ void BM_PoolMiss(benchmark::State &state)
 }
 BENCHMARK(BM_PoolMiss)->Arg(1)->Arg(25)->MinTime(0.2);
 
-// ---- producers ---------------------------------------------------------------
+// ---- producers
+// ---------------------------------------------------------------
 
 void BM_ProducerRecord(benchmark::State &state)
 {
@@ -301,7 +303,10 @@ void BM_ProducerSustained(benchmark::State &state)
     state.SetItemsProcessed(state.iterations() * kBatchEvents);
     ftm_flush(); // leave nothing behind for the next benchmark
 }
-BENCHMARK(BM_ProducerSustained)->ThreadRange(1, 8)->UseRealTime()->MinTime(0.2);
+BENCHMARK(BM_ProducerSustained)
+    ->ThreadRange(1, 8)
+    ->UseRealTime()
+    ->MinTime(0.2);
 
 // ---- merger ----------------------------------------------------------------
 
@@ -370,7 +375,8 @@ BENCHMARK(BM_MergerApply)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
-// ---- queries with 1M live traces ---------------------------------------------
+// ---- queries with 1M live traces
+// ---------------------------------------------
 
 void BM_QueryFlush(benchmark::State &state)
 {
@@ -400,8 +406,8 @@ void BM_QueryGetTrace(benchmark::State &state)
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        found += (uint64_t)ftm_get_trace(0, 0x10000000000ull + (x % kLive) * 48,
-                                         &tr);
+        found += (uint64_t)ftm_get_trace(
+            0, 0x10000000000ull + (x % kLive) * 48, &tr);
     }
     state.counters["found_fraction"] =
         (double)found / (double)std::max<int64_t>(1, state.iterations());
@@ -425,10 +431,12 @@ void BM_QueryTakeSnapshot(benchmark::State &state)
 }
 BENCHMARK(BM_QueryTakeSnapshot)->Unit(benchmark::kMillisecond)->MinTime(0.5);
 
-// ---- summary -------------------------------------------------------------------
+// ---- summary
+// -------------------------------------------------------------------
 
 // Keeps every run so that main() can print one table at the end.
-class SummaryReporter : public benchmark::ConsoleReporter {
+class SummaryReporter : public benchmark::ConsoleReporter
+{
   public:
     struct Row {
         double real_ns;     // adjusted real time per iteration, in ns
@@ -443,10 +451,18 @@ class SummaryReporter : public benchmark::ConsoleReporter {
             Row row{};
             double mult = 1;
             switch (r.time_unit) {
-            case benchmark::kNanosecond: mult = 1; break;
-            case benchmark::kMicrosecond: mult = 1e3; break;
-            case benchmark::kMillisecond: mult = 1e6; break;
-            case benchmark::kSecond: mult = 1e9; break;
+            case benchmark::kNanosecond:
+                mult = 1;
+                break;
+            case benchmark::kMicrosecond:
+                mult = 1e3;
+                break;
+            case benchmark::kMillisecond:
+                mult = 1e6;
+                break;
+            case benchmark::kSecond:
+                mult = 1e9;
+                break;
             }
             row.real_ns = r.GetAdjustedRealTime() * mult;
             for (const auto &c : r.counters) {
@@ -482,21 +498,24 @@ void print_summary(const SummaryReporter &rep)
         snprintf(buf, sizeof(buf), fmt, v);
         return std::string(buf);
     };
-    printf("\n================ fasttracemalloc engine: summary ================\n");
-    printf("(2-core shared machine: timings are noisy; targets in [brackets])\n\n");
+    printf("\n================ fasttracemalloc engine: summary "
+           "================\n");
+    printf("(2-core shared machine: timings are noisy; targets in "
+           "[brackets])\n\n");
 
     printf("producer ns per event, median over 512-event batches "
            "(cached traceback)          [<= 20 ns]\n");
     for (int t : {1, 2, 4, 8}) {
-        auto *r = row("BM_ProducerRecord/threads:" + std::to_string(t) + "|median");
+        auto *r =
+            row("BM_ProducerRecord/threads:" + std::to_string(t) + "|median");
         double v = r ? r->counters.at("ns_per_event_median") : 0;
-        printf("  %d thread(s): %s ns/event\n", t,
-               num(r, v, "%6.1f").c_str());
+        printf("  %d thread(s): %s ns/event\n", t, num(r, v, "%6.1f").c_str());
     }
     printf("producer events/s, flat out incl. merger back-pressure "
            "(sum over threads)\n");
     for (int t : {1, 2, 4, 8}) {
-        auto *r = row("BM_ProducerSustained/threads:" + std::to_string(t) + "|");
+        auto *r =
+            row("BM_ProducerSustained/threads:" + std::to_string(t) + "|");
         printf("  %d thread(s): %s M events/s\n", t,
                num(r, r ? r->items_per_s / 1e6 : 0, "%6.2f").c_str());
     }
@@ -522,13 +541,10 @@ void print_summary(const SummaryReporter &rep)
         double scale;
         const char *unit;
     } q[] = {
-        {"ftm_flush (nothing pending)", "BM_QueryFlush|", 1e-3,
-         "us"},
-        {"ftm_get_traced_memory", "BM_QueryGetTracedMemory|",
-         1e-3, "us"},
+        {"ftm_flush (nothing pending)", "BM_QueryFlush|", 1e-3, "us"},
+        {"ftm_get_traced_memory", "BM_QueryGetTracedMemory|", 1e-3, "us"},
         {"ftm_get_trace", "BM_QueryGetTrace|", 1e-3, "us"},
-        {"ftm_take_snapshot + release", "BM_QueryTakeSnapshot|",
-         1e-6, "ms"},
+        {"ftm_take_snapshot + release", "BM_QueryTakeSnapshot|", 1e-6, "ms"},
     };
     for (auto &e : q) {
         auto *r = row(e.key);
@@ -538,7 +554,8 @@ void print_summary(const SummaryReporter &rep)
     printf("engine bytes per live trace at 1M live traces                "
            "[<= 32 bytes]\n");
     for (auto b : {FTM_MEM_PORTABLE, FTM_MEM_JEMALLOC}) {
-        auto *r = row("BM_EngineBytesPerTrace/" + std::to_string((int)b) + "|");
+        auto *r =
+            row("BM_EngineBytesPerTrace/" + std::to_string((int)b) + "|");
         const char *name = b == FTM_MEM_PORTABLE ? "portable" : "jemalloc";
         if (!r) {
             printf("  %-9s n/a\n", name);
@@ -550,7 +567,8 @@ void print_summary(const SummaryReporter &rep)
                r->counters.at("map_bytes_per_trace"),
                r->counters.at("arena_bytes_per_trace"));
     }
-    printf("=================================================================\n");
+    printf(
+        "=================================================================\n");
 }
 
 } // namespace

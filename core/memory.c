@@ -56,8 +56,7 @@ typedef void *(*ftm_mallocx_fn)(size_t, int);
 typedef void (*ftm_dallocx_fn)(void *, int);
 typedef void (*ftm_sdallocx_fn)(void *, size_t, int);
 typedef size_t (*ftm_nallocx_fn)(size_t, int);
-typedef int (*ftm_mallctl_fn)(const char *, void *, size_t *, void *,
-                              size_t);
+typedef int (*ftm_mallctl_fn)(const char *, void *, size_t *, void *, size_t);
 
 static struct {
     bool resolved;  /* dlsym done (whatever its outcome) */
@@ -87,8 +86,8 @@ static bool je_setup(void)
         g_je.sdallocx = (ftm_sdallocx_fn)dlsym(RTLD_DEFAULT, "sdallocx");
         g_je.nallocx = (ftm_nallocx_fn)dlsym(RTLD_DEFAULT, "nallocx");
         g_je.mallctl = (ftm_mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
-        g_je.available = g_je.mallocx && g_je.dallocx && g_je.nallocx &&
-                         g_je.mallctl;
+        g_je.available =
+            g_je.mallocx && g_je.dallocx && g_je.nallocx && g_je.mallctl;
     }
     if (!g_je.available)
         return false;

@@ -7,8 +7,8 @@
  *
  * Why our own table rather than ck_hs: the hit path is the producer's hot
  * path (target <= 30 ns for 25 frames).  Here a hit is: hash the frames
- * (one 64x64->128 multiply per 16-byte frame, all independent), probe an
- * array of {hash, entry*} slots, one memcmp.  ck_hs would add a callback per
+ * (one 64-bit multiply per 16-byte frame, all independent), probe an array
+ * of {hash, entry*} slots, one memcmp.  ck_hs would add a callback per
  * probe and its own key/hash plumbing, and it still needs the same external
  * writer lock and deferred-free hook; entries here are never deleted inside
  * a generation (the whole generation is dropped at once), so insert-only
@@ -135,9 +135,8 @@ static inline bool same(const tb_entry *e, const ftm_frame *frames,
                         uint16_t nframe, uint16_t total_nframe)
 {
     return e->nframe == nframe && e->total_nframe == total_nframe &&
-           (nframe == 0 ||
-            memcmp(e->frames, frames, (size_t)nframe * sizeof(ftm_frame)) ==
-                0);
+           (nframe == 0 || memcmp(e->frames, frames,
+                                  (size_t)nframe * sizeof(ftm_frame)) == 0);
 }
 
 /* ---- memory ------------------------------------------------------------- */
@@ -172,8 +171,8 @@ static tb_entry *entry_alloc(ftm_tb_pool *p, size_t nbytes)
 {
     nbytes = (nbytes + 15) & ~(size_t)15;
     if (nbytes > p->slab_left) {
-        size_t sbytes = nbytes > SLAB_BYTES / 4 ? sizeof(slab) + nbytes
-                                                : SLAB_BYTES;
+        size_t sbytes =
+            nbytes > SLAB_BYTES / 4 ? sizeof(slab) + nbytes : SLAB_BYTES;
         slab *s = pool_alloc(p, sbytes);
         if (!s)
             return NULL;
@@ -264,11 +263,11 @@ uint32_t ftm_tb_pool_generation(const ftm_tb_pool *p)
 /* ---- intern ------------------------------------------------------------- */
 
 static inline tb_entry *probe(table *t, uint64_t h, const ftm_frame *frames,
-                       uint16_t nframe, uint16_t total_nframe)
+                              uint16_t nframe, uint16_t total_nframe)
 {
     for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
-        tb_entry *e = atomic_load_explicit(&t->slots[i].e,
-                                           memory_order_acquire);
+        tb_entry *e =
+            atomic_load_explicit(&t->slots[i].e, memory_order_acquire);
         if (!e)
             return NULL;
         if (atomic_load_explicit(&t->slots[i].hash, memory_order_relaxed) ==

@@ -302,8 +302,7 @@ static void shard_release(ftm_trace_map *m, shard *s)
 
 static inline size_t dom_home(ftm_domain_t d, size_t cap)
 {
-    return (size_t)(((uint64_t)d * 0x9E3779B97F4A7C15ull) >> 32) &
-           (cap - 1);
+    return (size_t)(((uint64_t)d * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
 }
 
 static submap *find_submap(const ftm_trace_map *m, ftm_domain_t domain)
@@ -424,8 +423,8 @@ int ftm_trace_map_put(ftm_trace_map *m, ftm_domain_t domain, uintptr_t ptr,
     return FTM_OK;
 }
 
-bool ftm_trace_map_remove(ftm_trace_map *m, ftm_domain_t domain,
-                          uintptr_t ptr, size_t *old_size)
+bool ftm_trace_map_remove(ftm_trace_map *m, ftm_domain_t domain, uintptr_t ptr,
+                          size_t *old_size)
 {
     submap *sm = find_submap(m, domain);
     if (!sm)
@@ -495,8 +494,8 @@ static size_t copy_submap(const submap *sm, ftm_trace *dst, size_t n,
     for (uint32_t k = 0; k < FTM_MAP_SHARDS; k++) {
         const shard *s = &sm->shards[k];
         if (s->has_zero && n < cap)
-            dst[n++] = (ftm_trace){0, entry_size(s, &s->zero_key),
-                                   sm->domain, s->zero_key.tb};
+            dst[n++] = (ftm_trace){0, entry_size(s, &s->zero_key), sm->domain,
+                                   s->zero_key.tb};
         if (!s->slots)
             continue;
         for (uint32_t i = 0; i < s->cap && n < cap; i++) {
@@ -504,8 +503,7 @@ static size_t copy_submap(const submap *sm, ftm_trace *dst, size_t n,
             if (!e->ptr)
                 continue;
             dst[n].ptr = e->ptr;
-            dst[n].size = e->size == FTM_BIG_SIZE ? entry_size(s, e)
-                                                  : e->size;
+            dst[n].size = e->size == FTM_BIG_SIZE ? entry_size(s, e) : e->size;
             dst[n].domain = sm->domain;
             dst[n].tb = e->tb;
             n++;

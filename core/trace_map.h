@@ -38,8 +38,8 @@ int ftm_trace_map_put(ftm_trace_map *m, ftm_domain_t domain, uintptr_t ptr,
                       size_t size, ftm_tb_id tb, bool *had_old,
                       size_t *old_size);
 /* remove; returns true and *old_size if it existed */
-bool ftm_trace_map_remove(ftm_trace_map *m, ftm_domain_t domain,
-                          uintptr_t ptr, size_t *old_size);
+bool ftm_trace_map_remove(ftm_trace_map *m, ftm_domain_t domain, uintptr_t ptr,
+                          size_t *old_size);
 bool ftm_trace_map_get(const ftm_trace_map *m, ftm_domain_t domain,
                        uintptr_t ptr, ftm_trace *out);
 size_t ftm_trace_map_count(const ftm_trace_map *m);

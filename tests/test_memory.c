@@ -153,8 +153,8 @@ static void injected_failure(ftm_mem_backend b)
     assert_null(fail);
     assert_non_null(d);
     /* the failed allocation added nothing */
-    assert_int_equal(ftm_mem_bytes(), 3 * expected(b, 10) +
-                                          expected(b, 20) - expected(b, 10));
+    assert_int_equal(ftm_mem_bytes(),
+                     3 * expected(b, 10) + expected(b, 20) - expected(b, 10));
     ftm_mem_inject_failure(0);
     assert_null(ftm_mem_calloc(1, 8));
     void *e = ftm_mem_alloc(8);

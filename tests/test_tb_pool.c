@@ -117,8 +117,8 @@ static void test_growth_many(void **state)
     assert_int_equal(ftm_tb_pool_count(p), N);
     for (uint32_t k = 0; k < N; k++) {
         uint16_t n = make_tb(f, k);
-        assert_int_equal(
-            ftm_tb_pool_intern(p, f, n, (uint16_t)(n + k % 3)), k + 1);
+        assert_int_equal(ftm_tb_pool_intern(p, f, n, (uint16_t)(n + k % 3)),
+                         k + 1);
         expect_frames(p, k + 1, f, n, (uint16_t)(n + k % 3));
     }
     assert_int_equal(ftm_tb_pool_count(p), N);
@@ -202,8 +202,8 @@ static void test_concurrent_interning(void **state)
     for (int t = 0; t < CONC_THREADS; t++) {
         args[t] = (conc_arg){p, t, calloc(CONC_TB, sizeof(ftm_tb_id)), &go};
         assert_non_null(args[t].ids);
-        assert_int_equal(
-            pthread_create(&th[t], NULL, conc_worker, &args[t]), 0);
+        assert_int_equal(pthread_create(&th[t], NULL, conc_worker, &args[t]),
+                         0);
     }
     for (int t = 0; t < CONC_THREADS; t++)
         pthread_join(th[t], NULL);

@@ -293,8 +293,12 @@ static void growth_1m(bool random, ftm_mem_backend backend)
 {
     assert_int_equal(ftm_mem_init(backend), FTM_OK);
     enum { N = 1000000 };
-    ref_model r = {N, malloc(N * sizeof(uintptr_t)), malloc(N * sizeof(size_t)),
-                   malloc(N * sizeof(ftm_tb_id)), calloc(N, sizeof(bool)), 0};
+    ref_model r = {N,
+                   malloc(N * sizeof(uintptr_t)),
+                   malloc(N * sizeof(size_t)),
+                   malloc(N * sizeof(ftm_tb_id)),
+                   calloc(N, sizeof(bool)),
+                   0};
     assert_non_null(r.ptr);
     assert_non_null(r.size);
     assert_non_null(r.tb);
@@ -311,9 +315,9 @@ static void growth_1m(bool random, ftm_mem_backend backend)
         size_t old;
         r.size[i] = (size_t)(rnd() % 100000);
         r.tb[i] = (ftm_tb_id)(1 + rnd() % 5000);
-        assert_int_equal(ftm_trace_map_put(m, 0, r.ptr[i], r.size[i], r.tb[i],
-                                           &had, &old),
-                         FTM_OK);
+        assert_int_equal(
+            ftm_trace_map_put(m, 0, r.ptr[i], r.size[i], r.tb[i], &had, &old),
+            FTM_OK);
         assert_false(had);
         r.live[i] = true;
     }
