@@ -206,6 +206,8 @@ void ftm_merger_push_slow(ftm_ring *r, const ftm_event *ev)
     ftm_merger *m = &ftm_merger_g;
     unsigned spins = 0;
     ftm_ring_count(&r->full_waits);
+    r->parked = *ev;
+    atomic_store_explicit(&r->has_parked, 1, memory_order_release);
     for (;;) {
         if (pthread_mutex_trylock(&m->lock) == 0) {
             ftm_ring_count(&r->drains);
@@ -213,13 +215,14 @@ void ftm_merger_push_slow(ftm_ring *r, const ftm_event *ev)
             pthread_mutex_unlock(&m->lock);
         }
         if (ftm_ring_try_push(r, ev)) {
-            return;
+            break;
         }
         backoff(&spins, 200);
         if (ftm_ring_try_push(r, ev)) {
-            return;
+            break;
         }
     }
+    atomic_store_explicit(&r->has_parked, 0, memory_order_relaxed);
 }
 
 static void *merger_main(void *arg)
@@ -270,22 +273,61 @@ void ftm_merger_thread_stop(ftm_merger *m)
     m->thread_running = false;
 }
 
+/* Fork child: move parked events of vanished threads that are due into the
+ * window (see ftm_merger_fork_child).  A parked event that was pushed after
+ * all is the newest of its ring, so if it were in the ring and below the
+ * window limit the last step would have drained it: finding its slot empty
+ * proves it was never pushed. */
+static bool recover_parked(ftm_merger *m, ftm_ring *keep)
+{
+    bool any = false;
+    ftm_registry_lock();
+    for (ftm_ring *r = ftm_registry_first(); r != NULL; r = r->next) {
+        if (r == keep || !atomic_load_explicit(&r->has_parked,
+                                               memory_order_acquire)) {
+            continue;
+        }
+        const ftm_event *e = &r->parked;
+        if (e->seq < m->next_seq) {
+            atomic_store(&r->has_parked, 0); /* was pushed and applied */
+        } else if (e->seq < m->next_seq + FTM_WINDOW_EVENTS) {
+            if (m->window[e->seq & WMASK].seq != e->seq) {
+                m->window[e->seq & WMASK] = *e;
+                m->consumed++;
+                m->recovered++;
+                any = true;
+            }
+            atomic_store(&r->has_parked, 0);
+        }
+    }
+    ftm_registry_unlock();
+    if (any) {
+        (void)apply_ready(m);
+    }
+    return any;
+}
+
 void ftm_merger_fork_child(ftm_merger *m, uint64_t upto, ftm_ring *keep)
 {
     pthread_mutex_init(&m->lock, NULL);
     m->thread_running = false;
     atomic_store(&m->run, false);
     if (m->session) {
-        /* Single-threaded now: after a step, a missing next_seq can only
-         * belong to a thread that vanished between taking its number and
-         * pushing it.  That event is lost; skip it. */
+        /* Single-threaded now.  When a step makes no progress, every event
+         * a ring holds below next_seq + W is in the window, so a missing
+         * next_seq belongs to a thread that vanished between taking its
+         * number and pushing it.  If that thread was waiting on a full
+         * ring, its event is parked in the ring header (memory survives
+         * the fork): recover it.  Otherwise it is lost: skip and count. */
         while (m->next_seq < upto) {
-            (void)ftm_merger_step(m);
-            if (m->next_seq < upto &&
-                m->window[m->next_seq & WMASK].seq != m->next_seq) {
-                m->next_seq++;
-                m->lost++;
+            if (ftm_merger_step(m)) {
+                continue;
             }
+            if (recover_parked(m, keep)) {
+                continue;
+            }
+            m->next_seq++;
+            m->lost++;
         }
     }
     ftm_registry_lock();

@@ -68,6 +68,7 @@ typedef struct ftm_merger {
     uint64_t applied;         /* events applied in order (incl. NOPs) */
     uint64_t ignored;         /* dropped: recorded outside a session */
     uint64_t lost;            /* fork gaps and impossible cases */
+    uint64_t recovered;       /* fork: parked events of vanished threads */
     uint64_t traces_lost_oom; /* map inserts that failed */
 
     /* test-only observer of every applied event, in application order */
@@ -98,9 +99,11 @@ void ftm_merger_push_slow(ftm_ring *r, const ftm_event *ev);
 int ftm_merger_thread_start(ftm_merger *m);
 void ftm_merger_thread_stop(ftm_merger *m);
 
-/* Fork child (single-threaded): apply what the rings hold in order,
- * skipping numbers whose owner vanished (counted in `lost`) up to `upto`,
- * then discard every ring except keep (the forking thread's). */
+/* Fork child (single-threaded): apply what the rings hold in order, plus
+ * the events vanished threads had parked while waiting on a full ring
+ * (`recovered`), skipping numbers whose owner vanished before pushing
+ * (counted in `lost`) up to `upto`; then discard every ring except keep
+ * (the forking thread's). */
 void ftm_merger_fork_child(ftm_merger *m, uint64_t upto, ftm_ring *keep);
 
 /* Apply lock held, every number below s applied (s is the stop's own

@@ -39,6 +39,8 @@
  *   full_waits,
  *   drains       written only by the owner (relaxed load + relaxed store,
  *                no RMW), read relaxed by ftm_get_stats.
+ *   parked,
+ *   has_parked   see the field.
  *   next         registry lock.
  *   ThreadSanitizer does not see ck's inline-asm loads and stores, so the
  *   two hand-overs are also announced to it (__tsan_release/acquire on the
@@ -122,6 +124,12 @@ typedef struct ftm_ring {
     _Atomic uint32_t closed;   /* see contract above */
     _Atomic uint64_t full_waits; /* owner-written */
     _Atomic uint64_t drains;     /* owner-written */
+    /* The event a producer is waiting to push while its ring is full, for
+     * a fork child to recover if the thread vanishes mid-wait.  Owner:
+     * writes parked, then has_parked = 1 (release); clears it once pushed.
+     * Read only in a fork child (single-threaded, a copy of memory). */
+    struct ftm_event parked;
+    _Atomic uint32_t has_parked;
     struct ftm_ring *next;     /* registry list (registry lock) */
     void *alloc_base;          /* what ftm_mem_alloc returned */
     size_t alloc_bytes;

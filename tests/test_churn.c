@@ -1,0 +1,151 @@
+/*
+ * test_churn.c -- thousands of short-lived threads.  Each records a few
+ * events and exits; its ring is closed by the thread-exit destructor,
+ * drained by the merger (its events still count) and freed.  Some threads
+ * free memory from their own TLS destructor AFTER the engine's destructor
+ * may have run (a fresh ring must catch that event, and be reclaimed too).
+ * At the end the map is exact, nothing is lost, every ring is reclaimed and
+ * the engine's memory is back to what it was before ftm_start.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "fasttracemalloc.h"
+#include "stress_common.h"
+
+#define BATCH 16
+#define PER_THREAD 8
+
+static pthread_key_t late_key;
+
+static uintptr_t addr(uint64_t t, int k)
+{
+    return ((uintptr_t)(t + 1) << 12) + (uintptr_t)k * 16;
+}
+
+/* A TLS destructor of "the application": frees a block while the thread
+ * is being torn down. */
+static void late_free(void *v)
+{
+    ftm_record_free(0, (uintptr_t)v);
+}
+
+static void *churn_thread(void *arg)
+{
+    uint64_t t = (uint64_t)(uintptr_t)arg;
+    stress_tb tb;
+    stress_tb_init(&tb, t % 64);
+    for (int k = 0; k < PER_THREAD; k++) {
+        ftm_record_alloc(0, addr(t, k), (size_t)(t % 100) + (size_t)k + 1,
+                         &tb.tb);
+    }
+    /* even k freed now, k == 1 freed from a TLS destructor */
+    for (int k = 0; k < PER_THREAD; k += 2) {
+        ftm_record_free(0, addr(t, k));
+    }
+    if (t % 3 == 0) {
+        pthread_setspecific(late_key, (void *)addr(t, 1));
+    }
+    return NULL;
+}
+
+static void expect_state(uint64_t nthreads)
+{
+    size_t expect = 0;
+    for (uint64_t t = 0; t < nthreads; t++) {
+        for (int k = 1; k < PER_THREAD; k += 2) {
+            bool live = !(k == 1 && t % 3 == 0);
+            ftm_trace tr;
+            int found = ftm_get_trace(0, addr(t, k), &tr);
+            assert_int_equal(found, live);
+            if (live) {
+                expect += (size_t)(t % 100) + (size_t)k + 1;
+                assert_int_equal(tr.size, (size_t)(t % 100) + (size_t)k + 1);
+                assert_int_equal(stress_tag_of(tr.tb), t % 64);
+            }
+        }
+        ftm_trace tr;
+        assert_int_equal(ftm_get_trace(0, addr(t, 0), &tr), 0);
+    }
+    size_t cur, peak;
+    ftm_get_traced_memory(&cur, &peak);
+    assert_int_equal(cur, expect);
+}
+
+static void *warm_up(void *arg)
+{
+    (void)arg;
+    ftm_record_alloc(0, 1, 1, NULL);
+    ftm_record_free(0, 1);
+    return NULL;
+}
+
+static void test_thread_churn(void **state)
+{
+    (void)state;
+    size_t mem0 = ftm_engine_memory();
+    assert_int_equal(ftm_start(NULL), FTM_OK);
+    ftm_stats st0;
+    ftm_get_stats(&st0);
+    /* The engine creates its thread-exit key on the first ring; creating
+     * the application's key after it means (glibc runs destructors in key
+     * order) that late_free runs AFTER the engine closed the ring. */
+    pthread_t w;
+    assert_int_equal(pthread_create(&w, NULL, warm_up, NULL), 0);
+    pthread_join(w, NULL);
+    assert_int_equal(pthread_key_create(&late_key, late_free), 0);
+    uint64_t nthreads = stress_scaled(4000) < 200 ? 200 : stress_scaled(4000);
+    nthreads -= nthreads % BATCH;
+    size_t max_live_rings_mem = 0;
+    for (uint64_t b = 0; b < nthreads; b += BATCH) {
+        pthread_t th[BATCH];
+        for (int i = 0; i < BATCH; i++) {
+            assert_int_equal(pthread_create(&th[i], NULL, churn_thread,
+                                            (void *)(uintptr_t)(b + i)),
+                             0);
+        }
+        for (int i = 0; i < BATCH; i++) {
+            pthread_join(th[i], NULL);
+        }
+        if (b % (BATCH * 16) == 0) {
+            ftm_flush();
+            size_t m = ftm_engine_memory();
+            if (m > max_live_rings_mem) {
+                max_live_rings_mem = m;
+            }
+        }
+    }
+    ftm_flush();
+    expect_state(nthreads);
+    ftm_stats st;
+    ftm_get_stats(&st);
+    assert_int_equal(st.events_lost, st0.events_lost);
+    /* at least one ring per thread; more for threads that recorded again
+     * from a late destructor */
+    uint64_t regs = st.threads_registered - st0.threads_registered;
+    assert_true(regs >= nthreads + 1);
+    ftm_stop(); /* reclaims the rings closed since the last merger pass */
+    ftm_get_stats(&st);
+    assert_int_equal(st.rings_reclaimed - st0.rings_reclaimed, regs);
+    assert_int_equal(ftm_engine_memory(), mem0);
+    printf("[ churn    ] %llu threads, %llu rings registered and reclaimed, "
+           "engine memory peak sampled %zu bytes, back to %zu after stop\n",
+           (unsigned long long)nthreads, (unsigned long long)regs,
+           max_live_rings_mem, ftm_engine_memory());
+    pthread_key_delete(late_key);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_thread_churn),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
