@@ -1,0 +1,106 @@
+"""Deterministic workloads for the differential test (test_differential.py,
+run by diff_harness.py).  Each ``w_NAME`` function returns what it keeps
+alive.
+
+Free lists: CPython 3.11 re-stamps an object popped from a free list
+(list, dict, tuple, float, ...) with a new traceback only through the
+builtin's private hook (see run_cpython_suite.py), so an object reusing a
+*traced* free-list entry is attributed differently by the builtin and by
+any third-party engine.  The workloads build what they keep without
+freeing objects of those types in between (or keep only types without a
+free list), so the comparison is exact; see test_differential.py.
+"""
+
+import sys
+import threading
+
+
+# --- workloads: each returns what it keeps alive -------------------------
+
+def w_containers():
+    keep = []
+    for i in range(300):
+        keep.append(list(range(i % 40)))
+    keep.append({i: str(i) * 3 for i in range(2000)})
+    keep.append(set(range(1000, 1500)))
+    keep.append(bytearray(b"abc" * 1000))
+    keep.append(tuple(range(25)) * 4)        # > 20 items: no free list
+    return keep
+
+
+class Plain:
+    def __init__(self, i):
+        self.a = i * 1000003
+        self.b = "name-%d" % i
+        self.c = [i] * 3
+
+
+class Slotted:
+    __slots__ = ("x", "y")
+
+    def __init__(self, i):
+        self.x = i * 7919 + 10 ** 12
+        self.y = b"%d" % i
+
+
+def w_classes():
+    return [Plain(i) for i in range(1500)] + [Slotted(i) for i in range(1500)]
+
+
+def w_strings():
+    keep = []
+    text = ""
+    for i in range(400):
+        text += "line %d of text\n" % i          # realloc growth
+    keep.append(text)
+    keep.append("-".join("s%05d" % i for i in range(3000)))
+    keep.append([("x" * (i % 100)) + str(i) for i in range(2000)])
+    keep.append(b"".join(b"%d," % i for i in range(3000)))
+    keep.append("%s|%r|%x" % ("fmt", [1, 2], 255) * 100)
+    return keep
+
+
+def _recurse(level, out):
+    out.append("level-%d" % level * 2)
+    out.append(bytes(64 + level))
+    if level:
+        _recurse(level - 1, out)
+
+
+def w_recursion():
+    out = []
+    _recurse(60, out)            # deeper than nframe=25
+    return out
+
+
+def _thread_work(seed, box):
+    # Keeps only tuples of > 20 items, str and bytes: types without a free
+    # list, so thread interleaving cannot change which traced free-list
+    # entry an object reuses (see diff_harness.py).
+    def deep(level):
+        if level:
+            return deep(level - 1)
+        return (tuple(("t%d-%d" % (seed, i)) * 2 for i in range(1500)),
+                tuple(bytes(100 + seed) for _ in range(200)))
+    box[seed] = deep(20 + seed)
+
+
+def w_threads():
+    # A long switch interval: threads still run concurrently with the main
+    # thread's start()/join(), but the rare forced GIL hand-offs (whose
+    # timing allocates a stray object now and then) become unlikely.
+    sys.setswitchinterval(5.0)
+    box = {}
+    threads = [threading.Thread(target=_thread_work, args=(seed, box))
+               for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return box
+
+
+WORKLOADS = {name[2:]: fn for name, fn in globals().items()
+             if name.startswith("w_")}
+
+
