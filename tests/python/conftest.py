@@ -65,6 +65,14 @@ def run_python(*args, env=None, cwd=None, timeout=300, **env_overrides):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def pytest_report_header(config):
+    return ["fasttracemalloc %s from %s, engine: %s (%s)"
+            % (fasttracemalloc.__version__,
+               os.path.dirname(fasttracemalloc.__file__), _backend.name,
+               _backend.engine.__name__),
+            "LD_PRELOAD=%s" % os.environ.get("LD_PRELOAD", "")]
+
+
 @pytest.fixture
 def stopped():
     """Ensure neither tracer is running before and after a test."""

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The Python half of the fasttracemalloc test suite (tests/run_all.sh calls it).
+#
+# For each interpreter -- pyenv's `python3` (3.11.x) and Debian's
+# /usr/bin/python3 (3.11.2) -- builds the package with pip into a FRESH venv
+# under build/pyvenv-<name>, then runs:
+#   1. pytest tests/python (API, fast Snapshot, install(), the start-up
+#      switch, `run`, differential vs the builtin, threads, and CPython's own
+#      test_tracemalloc through regrtest);
+#   2. the CPython suite runner on its own, so its verdict is in the log;
+#   3. pytest again with LD_PRELOAD=libjemalloc.so.2.
+# pyenv's venv builds with `pip install .` (isolated build: pip fetches
+# scikit-build-core); Debian's venv first installs the build requirements,
+# then builds offline-style with `pip install --no-build-isolation .`, so
+# both documented install paths are exercised.
+#
+# Environment: FTM_PY_INTERPRETERS="python3 /usr/bin/python3" to choose
+# interpreters; FTM_SKIP_JEMALLOC=1 skips step 3 (CI never sets it).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+unset FASTTRACEMALLOC FASTTRACEMALLOC_BACKEND PYTHONTRACEMALLOC PYTHONPATH || true
+interpreters=${FTM_PY_INTERPRETERS:-"python3 /usr/bin/python3"}
+jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+
+step() { printf '\n=== python: %s ===\n' "$*"; }
+
+for py in $interpreters; do
+    exe=$(command -v "$py") || { echo "interpreter not found: $py" >&2; exit 1; }
+    version=$("$exe" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+    real=$("$exe" -c 'import sys; print(sys.executable)')
+    case "$real" in
+        /usr/bin/*) name=debian ;;
+        *.pyenv*) name=pyenv ;;
+        *) name=other ;;
+    esac
+    venv="$root/build/pyvenv-$name-$version"
+    step "$exe ($version): fresh venv $venv"
+    rm -rf "$venv"
+    "$exe" -m venv "$venv"
+    vpy="$venv/bin/python"
+    "$vpy" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+    if [ "$name" = debian ]; then
+        step "$version: build requirements, then pip install --no-build-isolation ."
+        "$vpy" -m pip install -q "scikit-build-core>=0.8" pytest
+        command -v cmake >/dev/null || "$vpy" -m pip install -q cmake ninja
+        "$vpy" -m pip install -q --no-build-isolation "$root"
+    else
+        step "$version: pip install . (isolated build)"
+        "$vpy" -m pip install -q pytest
+        "$vpy" -m pip install -q "$root"
+    fi
+    "$vpy" -c 'import fasttracemalloc, fasttracemalloc._backend as b, sysconfig, os
+assert b.name == "engine", b.name
+site = sysconfig.get_paths()["platlib"]
+assert fasttracemalloc.__file__.startswith(site), fasttracemalloc.__file__
+assert os.path.exists(os.path.join(site, "fasttracemalloc_switch.pth"))
+print("installed:", os.path.dirname(fasttracemalloc.__file__))'
+
+    # Run from a scratch directory so the source tree is never imported.
+    work=$(mktemp -d)
+    step "$version: pytest"
+    (cd "$work" && "$vpy" -m pytest -q -p no:cacheprovider "$here")
+    step "$version: CPython's test_tracemalloc on the engine"
+    (cd "$work" && "$vpy" "$here/run_cpython_suite.py" | tail -n 12)
+    if [ "${FTM_SKIP_JEMALLOC:-0}" != 1 ]; then
+        step "$version: pytest under LD_PRELOAD=$jemalloc"
+        [ -e "$jemalloc" ] || { echo "missing $jemalloc (apt-get install libjemalloc2)" >&2; exit 1; }
+        (cd "$work" && LD_PRELOAD="$jemalloc" "$vpy" -m pytest -q -p no:cacheprovider "$here")
+    fi
+    rm -rf "$work"
+done
+step "all Python tests passed"
