@@ -141,8 +141,11 @@ static inline uint32_t grow_threshold(uint32_t cap)
 
 /* ---- one shard ---------------------------------------------------------- */
 
-/* Slot index of ptr (ptr != 0) or -1. */
-static long shard_find(const shard *s, uintptr_t ptr, uint64_t h)
+/* Slot index of ptr (ptr != 0), or -1 and, if the shard has a table,
+ * *at / *at_d = the slot and probe distance where a robin-hood insert of
+ * ptr starts (so put needs one pass, not a find and then an insert). */
+static long shard_probe(const shard *s, uintptr_t ptr, uint64_t h,
+                        uint32_t *at, uint32_t *at_d)
 {
     if (!s->slots)
         return -1;
@@ -151,18 +154,28 @@ static long shard_find(const shard *s, uintptr_t ptr, uint64_t h)
         const entry *e = &s->slots[i];
         if (e->ptr == ptr)
             return (long)i;
-        if (e->ptr == 0 || dist(i, home_of(hash_ptr(e->ptr), cap), cap) < d)
+        if (e->ptr == 0 || dist(i, home_of(hash_ptr(e->ptr), cap), cap) < d) {
+            *at = i;
+            *at_d = d;
             return -1;
+        }
         d++;
         if (++i == cap)
             i = 0;
     }
 }
 
-/* Robin-hood insert of a key known to be absent; the table has room. */
-static void slots_insert(entry *slots, uint32_t cap, entry ins)
+static long shard_find(const shard *s, uintptr_t ptr, uint64_t h)
 {
-    uint32_t i = home_of(hash_ptr(ins.ptr), cap), d = 0;
+    uint32_t at, at_d;
+    return shard_probe(s, ptr, h, &at, &at_d);
+}
+
+/* Robin-hood insert of a key known to be absent, starting at slot i where
+ * it has probe distance d; the table has room. */
+static void slots_insert_at(entry *slots, uint32_t cap, uint32_t i, uint32_t d,
+                            entry ins)
+{
     for (;;) {
         entry *e = &slots[i];
         if (e->ptr == 0) {
@@ -180,6 +193,11 @@ static void slots_insert(entry *slots, uint32_t cap, entry ins)
         if (++i == cap)
             i = 0;
     }
+}
+
+static void slots_insert(entry *slots, uint32_t cap, entry ins)
+{
+    slots_insert_at(slots, cap, home_of(hash_ptr(ins.ptr), cap), 0, ins);
 }
 
 /* Move the shard into a table of new_cap slots.  FTM_ENOMEM leaves it. */
@@ -382,22 +400,26 @@ int ftm_trace_map_put(ftm_trace_map *m, ftm_domain_t domain, uintptr_t ptr,
     shard *s = &sm->shards[si];
     bool big = size >= FTM_BIG_SIZE;
     entry *e;
+    uint32_t at = 0, at_d = 0;
     if (ptr == 0) {
         e = s->has_zero ? &s->zero_key : NULL;
     } else {
-        long i = shard_find(s, ptr, h);
+        long i = shard_probe(s, ptr, h, &at, &at_d);
         e = i >= 0 ? &s->slots[i] : NULL;
     }
     if (big && !(e && e->size == FTM_BIG_SIZE) && big_reserve(m, s) != 0)
         return FTM_ENOMEM;
+    bool moved = false; /* the table was replaced: at/at_d are stale */
     if (e) {
         *had_old = true;
         *old_size = entry_size(s, e);
         if (e->size == FTM_BIG_SIZE && !big)
             big_remove(m, s, ptr);
-    } else {
-        if (ptr != 0 && shard_reserve(m, s, si) != FTM_OK)
+    } else if (ptr != 0) {
+        entry *before = s->slots;
+        if (shard_reserve(m, s, si) != FTM_OK)
             return FTM_ENOMEM;
+        moved = s->slots != before;
     }
     if (big) {
         big_size *b = e && e->size == FTM_BIG_SIZE ? big_find(s, ptr) : NULL;
@@ -415,7 +437,10 @@ int ftm_trace_map_put(ftm_trace_map *m, ftm_domain_t domain, uintptr_t ptr,
         s->has_zero = true;
         s->zero_key = ne;
     } else {
-        slots_insert(s->slots, s->cap, ne);
+        if (moved)
+            slots_insert(s->slots, s->cap, ne);
+        else
+            slots_insert_at(s->slots, s->cap, at, at_d, ne);
         s->count++;
     }
     sm->count++;
