@@ -49,12 +49,14 @@ def w_classes():
 
 def w_strings():
     keep = []
+    # First: join() below frees temporary lists into the list free list,
+    # and a list made after it would reuse one (see diff_harness.py).
+    keep.append([("x" * (i % 100)) + str(i) for i in range(2000)])
     text = ""
     for i in range(400):
         text += "line %d of text\n" % i          # realloc growth
     keep.append(text)
     keep.append("-".join("s%05d" % i for i in range(3000)))
-    keep.append([("x" * (i % 100)) + str(i) for i in range(2000)])
     keep.append(b"".join(b"%d," % i for i in range(3000)))
     keep.append("%s|%r|%x" % ("fmt", [1, 2], 255) * 100)
     return keep
