@@ -186,3 +186,23 @@ def test_bundled_example(tmp_path):
     lines = load_in_bare_interpreter(tmp_path / "fasttracemalloc.snapshot")
     assert lines[0].split()[1] == "25"
     assert any(example in line or "json" in line for line in lines[1:4])
+
+
+def test_usage(tmp_path):
+    proc = run_python("-m", "fasttracemalloc", cwd=str(tmp_path))
+    assert proc.returncode == 2 and "usage:" in proc.stdout
+    proc = run_python("-m", "fasttracemalloc", "--help", cwd=str(tmp_path))
+    assert proc.returncode == 0 and "run" in proc.stdout
+    proc = run_python("-m", "fasttracemalloc", "bogus", cwd=str(tmp_path))
+    assert proc.returncode == 2 and "unknown command 'bogus'" in proc.stderr
+    proc = run_cli("--help", cwd=tmp_path)
+    assert proc.returncode == 0 and "--key-type" in proc.stdout
+
+
+def test_options_after_script_belong_to_the_program(tmp_path):
+    script = write(tmp_path / "args.py", "import sys; print(sys.argv[1:])\n")
+    proc = run_cli(str(script), "-n", "3", "-o", "x", "--top", "2",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "['-n', '3', '-o', 'x', '--top', '2']" in proc.stdout
+    assert (tmp_path / "fasttracemalloc.snapshot").exists()
