@@ -7,6 +7,15 @@
  * merger.h (window, apply lock, progress argument), trace_map.h and
  * tb_pool.h (ENGINE-DATA), memory.h (all engine memory).
  *
+ * Contract for embedders, beyond the header: between realloc_begin and
+ * realloc_end a thread must not block on anything but the real realloc
+ * (capture the traceback BEFORE realloc_begin; never wait for the GIL in
+ * between): every query and lifecycle call waits until the ticket's number
+ * is pushed, so a thread that holds the GIL while flushing and a thread
+ * that waits for the GIL inside a ticket would deadlock.  Records are not
+ * async-signal-safe (a signal handler must not record on a thread that may
+ * be inside a record).
+ *
  * Producer fast path (ftm_record_*): relaxed load of `tracing`; the
  * thread's __thread state; one seq_cst fetch_add (ftm_seq_take); traceback
  * interning (a generation check when the caller's one-entry cache hits);
@@ -89,7 +98,8 @@ static struct {
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-/* ---- producer fast path -------------------------------------------------- */
+/* ---- producer fast path --------------------------------------------------
+ */
 
 static inline ftm_tb_id intern_tb(ftm_traceback *tb)
 {
@@ -293,7 +303,8 @@ bool ftm_is_tracing(void)
     return atomic_load_explicit(&E.tracing, memory_order_relaxed);
 }
 
-/* ---- generations ---------------------------------------------------------- */
+/* ---- generations ----------------------------------------------------------
+ */
 
 static ftm_gen *gen_new(void)
 {
@@ -367,7 +378,8 @@ static void gen_unref_locked(ftm_gen *g)
     ftm_mem_free(g, sizeof(*g));
 }
 
-/* ---- fork ------------------------------------------------------------------ */
+/* ---- fork ------------------------------------------------------------------
+ */
 
 static void atfork_prepare(void)
 {
@@ -421,7 +433,8 @@ static void register_atfork(void)
     (void)pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
-/* ---- lifecycle --------------------------------------------------------------- */
+/* ---- lifecycle
+ * --------------------------------------------------------------- */
 
 static bool valid_capacity(uint32_t c)
 {
@@ -452,6 +465,12 @@ int ftm_start(const ftm_config *cfg)
         return FTM_OK;
     }
     int rc = ftm_mem_init(backend);
+    if (rc == FTM_EINVAL && ftm_mem_bytes() != 0) {
+        /* Rings of live threads still hold engine memory from an earlier
+         * session: the backend cannot change now, and the header says the
+         * choice is only honoured while no engine memory is held. */
+        rc = FTM_OK;
+    }
     if (rc != FTM_OK) {
         pthread_mutex_unlock(&E.life);
         return rc;
@@ -564,8 +583,8 @@ void ftm_clear(void)
         pthread_mutex_lock(&E.gen_lock);
         ftm_gen *old = E.cur;
         /* old is quiescent now (sequence.h); if nothing pins it, it goes. */
-        g->base = gen_next_base_locked(old != NULL && old->refs == 1 ? old
-                                                                      : NULL);
+        g->base =
+            gen_next_base_locked(old != NULL && old->refs == 1 ? old : NULL);
         gen_link_current_locked(g);
         m->tb_base = g->base;
         if (old != NULL) {
@@ -577,7 +596,8 @@ void ftm_clear(void)
     pthread_mutex_unlock(&E.life);
 }
 
-/* ---- queries ------------------------------------------------------------------ */
+/* ---- queries
+ * ------------------------------------------------------------------ */
 
 /* Life lock held; takes the apply lock and flushes.  False if not tracing
  * (nothing locked then). */
@@ -738,7 +758,8 @@ int ftm_traceback_get(ftm_tb_id id, const ftm_frame **frames, uint16_t *nframe,
     return rc;
 }
 
-/* ---- statistics ------------------------------------------------------------- */
+/* ---- statistics
+ * ------------------------------------------------------------- */
 
 void ftm_get_stats(ftm_stats *out)
 {
@@ -773,7 +794,8 @@ void ftm_get_stats(ftm_stats *out)
     out->backend_in_use = ftm_mem_backend_in_use();
 }
 
-/* ---- engine-internal diagnostics (tests) ------------------------------------ */
+/* ---- engine-internal diagnostics (tests)
+ * ------------------------------------ */
 
 /* Events consumed outside a session (recorded while stopped or racing with
  * start/stop): dropped on purpose, not lost.  Not in ftm_stats (public

@@ -283,8 +283,8 @@ static bool recover_parked(ftm_merger *m, ftm_ring *keep)
     bool any = false;
     ftm_registry_lock();
     for (ftm_ring *r = ftm_registry_first(); r != NULL; r = r->next) {
-        if (r == keep || !atomic_load_explicit(&r->has_parked,
-                                               memory_order_acquire)) {
+        if (r == keep ||
+            !atomic_load_explicit(&r->has_parked, memory_order_acquire)) {
             continue;
         }
         const ftm_event *e = &r->parked;

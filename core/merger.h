@@ -56,13 +56,13 @@ typedef struct ftm_merger {
     pthread_mutex_t lock; /* the apply lock */
 
     /* --- guarded by the apply lock --- */
-    bool session;          /* a tracing session is active */
-    uint64_t accept_from;  /* first number of the session (its start) */
-    uint64_t next_seq;     /* smallest number not yet applied */
-    ftm_event *window;     /* W slots, NULL while no session */
-    ftm_trace_map *map;    /* NULL while no session */
-    ftm_tb_id tb_base;     /* public tb id = tb_base + pool-local id */
-    size_t current, peak;  /* traced bytes */
+    bool session;         /* a tracing session is active */
+    uint64_t accept_from; /* first number of the session (its start) */
+    uint64_t next_seq;    /* smallest number not yet applied */
+    ftm_event *window;    /* W slots, NULL while no session */
+    ftm_trace_map *map;   /* NULL while no session */
+    ftm_tb_id tb_base;    /* public tb id = tb_base + pool-local id */
+    size_t current, peak; /* traced bytes */
 
     uint64_t consumed;        /* events taken out of rings */
     uint64_t applied;         /* events applied in order (incl. NOPs) */

@@ -84,7 +84,8 @@ void __tsan_release(void *addr);
 #define FTM_TSAN_RELEASE(a) ((void)0)
 #endif
 
-/* ---- events -------------------------------------------------------------- */
+/* ---- events --------------------------------------------------------------
+ */
 
 enum ftm_event_kind {
     FTM_EV_NOP = 0,   /* a taken number with nothing to apply */
@@ -110,18 +111,19 @@ _Static_assert(sizeof(ftm_event) == 32, "ftm_event must stay 32 bytes");
 
 CK_RING_PROTOTYPE(ftm_event, ftm_event)
 
-/* ---- rings --------------------------------------------------------------- */
+/* ---- rings ---------------------------------------------------------------
+ */
 
 #define FTM_RING_DEFAULT_CAPACITY 4096u
 #define FTM_RING_MIN_CAPACITY 2u
 #define FTM_RING_MAX_CAPACITY (1u << 20)
 
 typedef struct ftm_ring {
-    ck_ring_t ck;              /* ck's indices, cache-line separated */
-    struct ftm_event *buf;     /* capacity slots; usable capacity - 1 */
-    uint32_t capacity;         /* power of two */
-    uint32_t thread_id;        /* 1, 2, ... in registration order */
-    _Atomic uint32_t closed;   /* see contract above */
+    ck_ring_t ck;                /* ck's indices, cache-line separated */
+    struct ftm_event *buf;       /* capacity slots; usable capacity - 1 */
+    uint32_t capacity;           /* power of two */
+    uint32_t thread_id;          /* 1, 2, ... in registration order */
+    _Atomic uint32_t closed;     /* see contract above */
     _Atomic uint64_t full_waits; /* owner-written */
     _Atomic uint64_t drains;     /* owner-written */
     /* The event a producer is waiting to push while its ring is full, for
@@ -130,8 +132,8 @@ typedef struct ftm_ring {
      * Read only in a fork child (single-threaded, a copy of memory). */
     struct ftm_event parked;
     _Atomic uint32_t has_parked;
-    struct ftm_ring *next;     /* registry list (registry lock) */
-    void *alloc_base;          /* what ftm_mem_alloc returned */
+    struct ftm_ring *next; /* registry list (registry lock) */
+    void *alloc_base;      /* what ftm_mem_alloc returned */
     size_t alloc_bytes;
 } ftm_ring;
 
@@ -191,9 +193,9 @@ static inline bool ftm_ring_is_closed(ftm_ring *r)
 /* ---- the producer's thread-local state ---------------------------------- */
 
 typedef struct ftm_tls {
-    ftm_ring *ring;   /* this thread's ring, NULL until the first event */
-    int pause;        /* ftm_thread_pause depth */
-    int ticket_open;  /* between realloc_begin and realloc_end */
+    ftm_ring *ring;  /* this thread's ring, NULL until the first event */
+    int pause;       /* ftm_thread_pause depth */
+    int ticket_open; /* between realloc_begin and realloc_end */
 } ftm_tls;
 
 extern __thread ftm_tls ftm_tls_self;
@@ -202,7 +204,8 @@ extern __thread ftm_tls ftm_tls_self;
  * and register it.  NULL if engine memory is exhausted. */
 ftm_ring *ftm_ring_attach(uint32_t capacity);
 
-/* ---- registry (consumer side, apply lock held) ---------------------------- */
+/* ---- registry (consumer side, apply lock held) ----------------------------
+ */
 
 void ftm_registry_lock(void);
 void ftm_registry_unlock(void);
@@ -217,7 +220,7 @@ typedef struct ftm_registry_stats {
     uint64_t rings_reclaimed;
     uint64_t full_waits; /* summed over live and reclaimed rings */
     uint64_t drains;
-    uint64_t pending;    /* events pushed but not yet consumed */
+    uint64_t pending; /* events pushed but not yet consumed */
     uint64_t live_rings;
 } ftm_registry_stats;
 /* Registry lock held. */

@@ -56,12 +56,15 @@
  *   order); a merge of per-shard streams has no such order.  The cost is one
  *   lock xadd per event on a shared line.  Under CPython's GIL only one
  *   thread records at a time, so the line stays in the running core's cache
- *   and the xadd is uncontended: measured on this 2-core machine
- *   (tests/test_ring.c prints it; bench/ has the real harness) roughly
- *   6 ns single-threaded and 20-40 ns per event when two threads hammer it
- *   without a GIL.  Free-threaded producers that record tens of millions
- *   of events per second would feel it; that is the trade-off accepted
- *   for exact peaks.
+ *   and the xadd is uncontended.  Measured on this (shared, 2-vCPU)
+ *   machine: 2.0 ns per number on one thread; two threads doing nothing but
+ *   fetch_add: 3.0-3.3 ns of wall time per number (about 6.5 ns per number
+ *   per thread) -- tests/test_ring.c prints these on every run.  A whole
+ *   ftm_record_alloc/free with a cached traceback: 17.6 ns on one producer
+ *   thread, about 37 ns per record per thread with two producers (plus the
+ *   merger) on the two vCPUs.  Free-threaded producers recording tens of
+ *   millions of events per second would feel the shared line; that is the
+ *   trade-off accepted for exact peaks.
  *
  * Traceback-pool reclamation (engine.c relies on this)
  *   ftm_clear/ftm_stop first publish the new pool generation (or NULL),

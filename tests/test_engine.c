@@ -268,9 +268,10 @@ static void test_clear_stop_restart(void **state)
     assert_int_equal(cur, 9);
     assert_int_equal(peak, 9);
     ftm_get_stats(&st);
-    assert_int_equal(st.events_lost, 1); /* the nested record of test_realloc */
-    assert_int_equal(st.events_recorded, st.events_applied +
-                                             ftm_engine_events_ignored());
+    assert_int_equal(st.events_lost,
+                     1); /* the nested record of test_realloc */
+    assert_int_equal(st.events_recorded,
+                     st.events_applied + ftm_engine_events_ignored());
     ftm_stop();
 }
 
@@ -319,8 +320,8 @@ static void test_snapshot_pin_across_clear(void **state)
     check_tb(snap.traces[0].tb, snap.traces[0].ptr == 0x10 ? 0x51 : 0x52, 3);
     ftm_snapshot_release(&snap);
     for (size_t i = 0; i < snap2.ntraces; i++) {
-        check_tb(snap2.traces[i].tb,
-                 snap2.traces[i].ptr == 0x40 ? 0x51 : 0x52, 3);
+        check_tb(snap2.traces[i].tb, snap2.traces[i].ptr == 0x40 ? 0x51 : 0x52,
+                 3);
     }
     ftm_snapshot_release(&snap2);
     assert_null(snap2.traces);

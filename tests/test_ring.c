@@ -183,7 +183,8 @@ static void test_spsc_threads_and_close(void **state)
     assert_int_equal(rs1.live_rings, rs0.live_rings - 1);
 }
 
-/* ---- printed, not asserted: the cost of one sequence number ---------------- */
+/* ---- printed, not asserted: the cost of one sequence number ----------------
+ */
 
 static double now_s(void)
 {
@@ -219,9 +220,10 @@ static void test_print_sequence_cost(void **state)
     double t2 = now_s();
     /* every take is one distinct number */
     assert_int_equal(ftm_seq_peek() - before, n + 2 * (n / 2));
-    printf("[ seq      ] fetch_add: %.1f ns/number on 1 thread, %.1f ns/number "
-           "with 2 threads contending (wall time / numbers)\n",
-           (t1 - t0) * 1e9 / (double)n, (t2 - t1) * 1e9 / (double)n);
+    printf(
+        "[ seq      ] fetch_add: %.1f ns/number on 1 thread, %.1f ns/number "
+        "with 2 threads contending (wall time / numbers)\n",
+        (t1 - t0) * 1e9 / (double)n, (t2 - t1) * 1e9 / (double)n);
 }
 
 int main(void)

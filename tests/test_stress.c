@@ -74,13 +74,13 @@ static _Atomic int producers_left;
 static _Atomic uint64_t check_failures;
 static char first_failure[256];
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            if (atomic_fetch_add(&check_failures, 1) == 0) {                 \
-                snprintf(first_failure, sizeof(first_failure), __VA_ARGS__); \
-            }                                                                \
-        }                                                                    \
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            if (atomic_fetch_add(&check_failures, 1) == 0) {                  \
+                snprintf(first_failure, sizeof(first_failure), __VA_ARGS__);  \
+            }                                                                 \
+        }                                                                     \
     } while (0)
 
 static ftm_domain_t slot_domain(int k)
@@ -199,7 +199,8 @@ static size_t rand_size(stress_rng *r)
                                    : 1 + stress_below(r, 512);
 }
 
-/* ---- mode (a): record under the allocator lock ------------------------------ */
+/* ---- mode (a): record under the allocator lock
+ * ------------------------------ */
 
 static void op_exact(worker *w)
 {
@@ -253,7 +254,8 @@ static void op_exact(worker *w)
     pthread_mutex_unlock(&sim.lock);
 }
 
-/* ---- mode (b)/(c): record outside the lock, around the real operation ---- */
+/* ---- mode (b)/(c): record outside the lock, around the real operation ----
+ */
 
 /* Widen the windows between a real operation and its record: with fewer
  * cores than threads, a thread would otherwise run many operations per time
@@ -387,8 +389,7 @@ static void compare_with_sim(bool exact_counters)
     for (int i = 0; i < sim.nlive; i++) {
         live_bytes += sim.b[sim.live[i]].size;
     }
-    CHECK(cur == live_bytes, "current %zu != live bytes %zu", cur,
-          live_bytes);
+    CHECK(cur == live_bytes, "current %zu != live bytes %zu", cur, live_bytes);
     if (exact_counters) {
         CHECK(cur == sim.current, "current %zu != model %zu", cur,
               sim.current);
@@ -401,14 +402,13 @@ static void compare_with_sim(bool exact_counters)
     for (size_t i = 0; i < snap.ntraces; i++) {
         const ftm_trace *t = &snap.traces[i];
         int k = slot_of(t->domain, t->ptr);
-        CHECK(k >= 0, "trace of unknown address %#lx",
-              (unsigned long)t->ptr);
+        CHECK(k >= 0, "trace of unknown address %#lx", (unsigned long)t->ptr);
         if (k < 0) {
             continue;
         }
         CHECK(sim.b[k].state == ST_LIVE, "trace of a non-live block %d", k);
-        CHECK(t->size == sim.b[k].size, "block %d size %zu != %zu", k,
-              t->size, sim.b[k].size);
+        CHECK(t->size == sim.b[k].size, "block %d size %zu != %zu", k, t->size,
+              sim.b[k].size);
         uint64_t tag = stress_tag_of(t->tb);
         CHECK(tag == sim.b[k].tag, "block %d traceback tag %llu != %llu", k,
               (unsigned long long)tag, (unsigned long long)sim.b[k].tag);
@@ -485,7 +485,8 @@ static void test_exact_under_lock(void **state)
     ftm_stop();
 }
 
-/* ---- observer for mode (b) ----------------------------------------------- */
+/* ---- observer for mode (b) -----------------------------------------------
+ */
 
 static struct obs {
     uint8_t live[NADDR];
@@ -565,11 +566,9 @@ static void test_realistic_order(void **state)
         default: {
             ftm_snapshot snap;
             CHECK(ftm_take_snapshot(&snap) == FTM_OK, "snapshot");
-            CHECK(snap.ntraces <= NADDR, "too many traces %zu",
-                  snap.ntraces);
+            CHECK(snap.ntraces <= NADDR, "too many traces %zu", snap.ntraces);
             for (size_t i = 0; i < snap.ntraces; i++) {
-                CHECK(slot_of(snap.traces[i].domain, snap.traces[i].ptr) >=
-                          0,
+                CHECK(slot_of(snap.traces[i].domain, snap.traces[i].ptr) >= 0,
                       "unknown address in snapshot");
                 uint64_t tag = stress_tag_of(snap.traces[i].tb);
                 CHECK(tag >= NVARIANT && tag < (NTHREADS + 1) * NVARIANT,
@@ -681,8 +680,8 @@ static void test_lifecycle_race(void **state)
                      st.events_applied - st0.events_applied + ignored);
     printf("[ stress   ] lifecycle (c): %u lifecycle/query cycles, %llu "
            "events, %llu ignored (recorded while stopped)\n",
-           cycles, (unsigned long long)(st.events_recorded -
-                                        st0.events_recorded),
+           cycles,
+           (unsigned long long)(st.events_recorded - st0.events_recorded),
            (unsigned long long)ignored);
 }
 
