@@ -206,10 +206,94 @@ static void test_tiny_rings_2(void **state)
     run_tiny(2);
 }
 
+/* ---- a number taken but not pushed (an open realloc ticket) --------------
+ */
+
+static pthread_barrier_t gap_barrier;
+static _Atomic int gap_b_done, gap_query_done;
+static size_t gap_query_current;
+
+static void *gap_thread_a(void *arg)
+{
+    (void)arg;
+    ftm_record_alloc(0, 0xA000, 10, NULL);
+    ftm_realloc_ticket tk = ftm_record_realloc_begin(0, 0xA000);
+    pthread_barrier_wait(&gap_barrier); /* 1: ticket open */
+    pthread_barrier_wait(&gap_barrier); /* 2: main has checked */
+    ftm_record_realloc_end(tk, 0, 0xA000, 0xA000, 20, NULL);
+    return NULL;
+}
+
+static void *gap_thread_b(void *arg)
+{
+    uint64_t n = (uint64_t)(uintptr_t)arg;
+    for (uint64_t i = 0; i < n; i++) {
+        ftm_record_alloc(0, 0x100000 + i * 16, 1, NULL);
+    }
+    atomic_store(&gap_b_done, 1);
+    return NULL;
+}
+
+static void *gap_querier(void *arg)
+{
+    (void)arg;
+    size_t cur, peak;
+    ftm_get_traced_memory(&cur, &peak);
+    gap_query_current = cur;
+    atomic_store(&gap_query_done, 1);
+    return NULL;
+}
+
+/* While thread A holds a number it has not pushed, nothing numbered after
+ * it may be applied: a query recorded after B's events cannot answer, and
+ * once B has filled the reorder window and its 3-slot ring, B itself
+ * cannot go on.  Nothing is skipped: when A pushes, everything is applied
+ * exactly. */
+static void test_gap_is_waited_for(void **state)
+{
+    (void)state;
+    ftm_config cfg = {.ring_capacity = 4};
+    assert_int_equal(ftm_start(&cfg), FTM_OK);
+    atomic_store(&gap_b_done, 0);
+    atomic_store(&gap_query_done, 0);
+    pthread_barrier_init(&gap_barrier, NULL, 2);
+    pthread_t a, b, q;
+    assert_int_equal(pthread_create(&a, NULL, gap_thread_a, NULL), 0);
+    pthread_barrier_wait(&gap_barrier); /* 1 */
+    /* more than the window plus the ring can hold */
+    uint64_t nb = FTM_WINDOW_EVENTS + 100;
+    assert_int_equal(
+        pthread_create(&b, NULL, gap_thread_b, (void *)(uintptr_t)nb), 0);
+    assert_int_equal(pthread_create(&q, NULL, gap_querier, NULL), 0);
+    for (int i = 0; i < 50; i++) {
+        stress_sleep_us(2000);
+        assert_int_equal(atomic_load(&gap_query_done), 0);
+        assert_int_equal(atomic_load(&gap_b_done), 0);
+    }
+    pthread_barrier_wait(&gap_barrier); /* 2: A pushes its number */
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    pthread_join(q, NULL);
+    /* the query was made after A's first alloc and at least while B was
+     * blocked: it saw A's block and whatever of B was recorded before it */
+    assert_true(gap_query_current >= 10);
+    size_t cur, peak;
+    ftm_get_traced_memory(&cur, &peak);
+    assert_int_equal(cur, 20 + nb);
+    assert_int_equal(peak, 20 + nb);
+    ftm_stats st;
+    ftm_get_stats(&st);
+    assert_int_equal(st.events_lost, 0);
+    assert_int_equal(st.live_traces, 1 + nb);
+    pthread_barrier_destroy(&gap_barrier);
+    ftm_stop();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocked_while_apply_lock_held),
+        cmocka_unit_test(test_gap_is_waited_for),
         cmocka_unit_test(test_tiny_rings_4),
         cmocka_unit_test(test_tiny_rings_2),
     };
