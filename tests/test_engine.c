@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "fasttracemalloc.h"
+#include "memory.h"
 #include "merger.h"
 
 #define NUMPY_DOMAIN 389047u
@@ -430,6 +431,119 @@ static void test_memory_back_after_stop(void **state)
     assert_int_equal(ftm_engine_memory(), before);
 }
 
+static void test_start_out_of_memory(void **state)
+{
+    (void)state;
+    size_t before = ftm_engine_memory();
+    int failed = 0, ok = 0;
+    /* fail the k-th allocation of ftm_start, for every k it makes */
+    for (long k = 0; k < 64; k++) {
+        ftm_mem_inject_failure(k);
+        int rc = ftm_start(NULL);
+        ftm_mem_inject_failure(-1);
+        if (rc == FTM_ENOMEM) {
+            failed++;
+            assert_false(ftm_is_tracing());
+            assert_int_equal(ftm_engine_memory(), before);
+        } else {
+            assert_int_equal(rc, FTM_OK);
+            ok++;
+            ftm_record_alloc(0, 0x42, 42, NULL);
+            size_t cur, peak;
+            ftm_get_traced_memory(&cur, &peak);
+            assert_int_equal(cur, 42);
+            ftm_stop();
+            assert_int_equal(ftm_engine_memory(), before);
+        }
+    }
+    assert_true(failed >= 3); /* map, window, generation, pool */
+    assert_true(ok > 0);
+}
+
+static void *record_one(void *arg)
+{
+    int *rc = arg;
+    *rc = ftm_record_alloc(0, 0x4242, 1, NULL);
+    return NULL;
+}
+
+static void test_record_out_of_memory(void **state)
+{
+    (void)state;
+    assert_int_equal(ftm_start(NULL), FTM_OK);
+    ftm_stats st0, st;
+    ftm_get_stats(&st0);
+    /* a new thread whose ring cannot be created: counted, reported */
+    int rc = 0;
+    pthread_t th;
+    ftm_mem_inject_failure(0);
+    pthread_create(&th, NULL, record_one, &rc);
+    pthread_join(th, NULL);
+    ftm_mem_inject_failure(-1);
+    assert_int_equal(rc, FTM_ENOMEM);
+    ftm_get_stats(&st);
+    assert_int_equal(st.events_lost, st0.events_lost + 1);
+
+    /* one allocation failing somewhere in a big batch (map growth, a
+     * traceback insert, ...): every alloc is either a live trace or counted
+     * in traces_lost_oom; a failed traceback insert is counted too */
+    ftm_frame f[2];
+    const size_t n = 50000;
+    size_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i % 1000 == 0) {
+            ftm_mem_inject_failure((long)(i / 1000) % 4);
+        }
+        ftm_traceback tb = make_tb(f, 2, i % 3000);
+        ftm_record_alloc(0, 0x1000000 + i * 16, i % 100 + 1, &tb);
+        sum += i % 100 + 1;
+    }
+    ftm_flush();
+    ftm_mem_inject_failure(-1);
+    ftm_get_stats(&st);
+    assert_int_equal(
+        st.live_traces + (st.traces_lost_oom - st0.traces_lost_oom), n);
+    /* a brand-new traceback whose insert fails: no id, counted */
+    uint64_t tb_oom = st.tracebacks_lost_oom;
+    for (uint64_t tag = 1u << 20; tag < (1u << 20) + 200; tag++) {
+        ftm_traceback tb = make_tb(f, 2, tag);
+        ftm_mem_inject_failure(0);
+        ftm_record_alloc(0, 0x3000000 + tag * 16, 1, &tb);
+        sum += 1;
+        ftm_mem_inject_failure(-1);
+        ftm_flush();
+        ftm_get_stats(&st);
+        if (st.tracebacks_lost_oom > tb_oom) {
+            ftm_trace t;
+            assert_int_equal(ftm_get_trace(0, 0x3000000 + tag * 16, &t), 1);
+            assert_int_equal(t.tb, FTM_TB_NONE);
+            break;
+        }
+    }
+    assert_true(st.tracebacks_lost_oom > tb_oom);
+    ftm_snapshot snap;
+    assert_int_equal(ftm_take_snapshot(&snap), FTM_OK);
+    size_t snap_sum = 0;
+    for (size_t i = 0; i < snap.ntraces; i++) {
+        snap_sum += snap.traces[i].size;
+    }
+    ftm_snapshot_release(&snap);
+    size_t cur, peak;
+    ftm_get_traced_memory(&cur, &peak);
+    assert_int_equal(cur, snap_sum);
+    assert_true(cur <= sum);
+
+    /* snapshot allocations failing: FTM_ENOMEM, nothing leaked */
+    size_t mem = ftm_engine_memory();
+    for (long k = 0; k < 2; k++) {
+        ftm_mem_inject_failure(k);
+        assert_int_equal(ftm_take_snapshot(&snap), FTM_ENOMEM);
+        ftm_mem_inject_failure(-1);
+        assert_int_equal(ftm_engine_memory(), mem);
+    }
+    ftm_stop();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -443,6 +557,8 @@ int main(void)
         cmocka_unit_test(test_multithread_flush),
         cmocka_unit_test(test_pause),
         cmocka_unit_test(test_memory_back_after_stop),
+        cmocka_unit_test(test_start_out_of_memory),
+        cmocka_unit_test(test_record_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
