@@ -1,0 +1,76 @@
+/*
+ * frames.h -- the interpreter-version-neutral view of a thread's Python
+ * stack, used by the allocation hooks (hooks.c) and the query side
+ * (resolve.c).
+ *
+ * Owns nothing.  Every function that needs the interpreter's private frame
+ * layout is implemented in ONE file per interpreter version
+ * (frames_py311.c for 3.11; a frames_py312.c etc. would implement the same
+ * functions), which is the only file compiled with Py_BUILD_CORE.
+ *
+ * Frame record (ftm_frame, 16 bytes, opaque to the engine), two kinds told
+ * apart by the low bit of `a`:
+ *   kind CODE      a = PyCodeObject address (aligned, low bit 0),
+ *                  b = instruction offset in code units (int64, as the
+ *                      interpreter's LASTI).  Captured with the GIL held;
+ *                  the code object is kept alive by codeset.c, so the
+ *                  address cannot be reused while any record names it.
+ *                  The line number is decoded only when a query needs it.
+ *   kind RESOLVED  a = (filename id << 1) | 1 (filenames.c), b = line
+ *                  number.  Captured WITHOUT the GIL (RAW domain), where no
+ *                  reference can be taken: the line is decoded right there
+ *                  from the live, immutable code object and the filename
+ *                  is copied by content, so the record owns no pointer.
+ * FTMPY_FRAME_UNKNOWN (filename id 0 = "<unknown>", line 0) stands for an
+ * empty stack, as the builtin's ("<unknown>", 0).
+ *
+ * Threads: ftmpy_walk() reads only the calling thread's own frame chain,
+ * which nothing else mutates while that thread runs C code (with or without
+ * the GIL).  ftmpy_tstate_current() is only meaningful with the GIL held.
+ */
+#ifndef FTMPY_FRAMES_H
+#define FTMPY_FRAMES_H
+
+#include <Python.h>
+#include <stdint.h>
+
+#include "fasttracemalloc.h"
+
+#define FTMPY_KIND_RESOLVED ((uint64_t)1)
+#define FTMPY_RESOLVED_A(fid) ((((uint64_t)(fid)) << 1) | FTMPY_KIND_RESOLVED)
+#define FTMPY_FRAME_IS_RESOLVED(f) (((f)->a & FTMPY_KIND_RESOLVED) != 0)
+#define FTMPY_FRAME_FID(f) ((uint32_t)((f)->a >> 1))
+
+/* Thread state of the GIL holder (the caller must hold the GIL). */
+PyThreadState *ftmpy_tstate_current(void);
+
+/* The calling thread's own thread state (NULL if it has none); never the
+ * GIL holder's unless that is the caller. */
+PyThreadState *ftmpy_tstate_own(void);
+
+/* Walk `ts`'s frame chain from the most recent frame, skipping incomplete
+ * frames.  Stores up to `limit` kind-CODE records into frames[0..limit),
+ * comparing each with the value already there (the previous capture).
+ * Returns the number stored; *total gets the number of complete frames on
+ * the whole stack, capped at FTM_MAX_NFRAME.  *changed is set to 1 if any
+ * stored record differs from the previous content (left alone otherwise).
+ * If newcode != NULL, the index of every stored record whose code pointer
+ * differs from the previous content is appended to newcode[] (*n_newcode
+ * counts them).  ts == NULL walks nothing. */
+uint16_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, uint16_t limit,
+                    uint16_t *total, int *changed, uint16_t *newcode,
+                    uint16_t *n_newcode);
+
+/* Line number of a kind-CODE record, as the builtin computes it (negative
+ * -> 0).  Needs only that the code object is alive; no GIL needed. */
+int ftmpy_code_line(PyObject *code, int64_t lasti);
+
+/* The code object's filename if it is a ready str, else NULL (borrowed). */
+PyObject *ftmpy_code_filename(PyObject *code);
+
+/* Bytes the interpreter allocates in front of an object of this type (GC
+ * header, managed-dict pointers): the object's allocation starts that far
+ * before the object. */
+size_t ftmpy_object_preheader(PyTypeObject *type);
+
+#endif /* FTMPY_FRAMES_H */

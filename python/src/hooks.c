@@ -1,0 +1,446 @@
+/*
+ * hooks.c -- see hooks.h.  The allocation hot path.
+ *
+ * Wrappers.  One set per domain.  They ignore their ctx argument and use
+ * the domain's static `hooks[]` slot instead: PyMem_SetAllocator() is not
+ * atomic, so a thread calling PyMem_RawMalloc() without the GIL while the
+ * allocators are swapped may read our function with the previous ctx; our
+ * side must not care.  Every wrapper:
+ *   - passes straight through while not tracing or while the thread is
+ *     already inside a wrapper (`busy`: e.g. pymalloc handing a >512-byte
+ *     request to PyMem_RawMalloc, which must not be traced twice -- the
+ *     outer wrapper records it, and likewise for the matching free and
+ *     realloc);
+ *   - records a free BEFORE calling the real free, an alloc AFTER the real
+ *     malloc/calloc returned non-NULL, and a realloc as
+ *     ftm_record_realloc_begin / real realloc / ftm_record_realloc_end (the
+ *     engine's ordering contract).  A failed allocation records nothing.
+ *   - while the thread is `suppress`ed (the module building a query
+ *     answer, as the builtin does), allocations are not traced; frees still
+ *     are, and a realloc is recorded as a free of the old block.
+ * Difference from the builtin: a realloc made from inside another wrapper
+ * (pymalloc growing its arena array through PyMem_RawRealloc) passes
+ * through untouched; the builtin removes the old block's trace there, but
+ * that block is never a traced one (it is only ever allocated from inside
+ * a wrapper), so the results are the same.
+ *
+ * Capture.  MEM/OBJ run with the GIL: the thread state is the GIL holder's
+ * (ftmpy_tstate_current).  RAW may run without it: the thread's own state
+ * is looked up (ftmpy_tstate_own); if it is also the GIL holder the GIL
+ * path is taken, else the frames are resolved on the spot (kind RESOLVED,
+ * see frames.h) because no reference can be taken.  NULL thread state or a
+ * finalizing interpreter -> the "<unknown>" traceback.
+ *
+ * Per-thread one-entry cache.  Each thread keeps its last kind-CODE
+ * capture (code_frames/code_tb) and its last kind-RESOLVED one
+ * (res_frames/res_tb).  ftmpy_walk() writes the new capture over the old
+ * one comparing as it goes; if nothing changed the same ftm_traceback (with
+ * the engine's cached id) is passed again and the engine skips interning.
+ * Every kind-CODE value in code_frames[0..cap) is a member of the code set
+ * of epoch t->epoch; when ftmpy_code_epoch moves (stop/clear released the
+ * set) the cache is zeroed first.  Code pointers that changed since the
+ * previous capture are added to the code set right after the walk (under
+ * the GIL, so Py_INCREF is legal); if the set cannot grow, that frame is
+ * resolved eagerly (kind RESOLVED) and counted (coderef_oom).
+ *
+ * Thread-local state is plain C11 _Thread_local; its buffers come from
+ * libc and are freed by a pthread key destructor at thread exit.  After
+ * fork() the child's only thread keeps its own (consistent) state: fork is
+ * never called from inside a wrapper, so `busy` is 0 there.
+ *
+ * Shared fields: g_tracing, g_nframe -- relaxed atomics written under the
+ * GIL by install/uninstall, read by every wrapper (a stale value only makes
+ * a wrapper record an event the engine ignores, or skip one racing with
+ * start/stop, exactly the engine's own contract).  hooks[] -- written under
+ * the GIL only when the wrapped allocator changed since the last session.
+ * Stats -- relaxed atomics.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codeset.h"
+#include "fasttracemalloc.h"
+#include "filenames.h"
+#include "frames.h"
+#include "hooks.h"
+
+enum { H_RAW = 0, H_MEM = 1, H_OBJ = 2, H_COUNT = 3 };
+
+typedef struct hook {
+    PyMemAllocatorEx orig;
+    PyMemAllocatorDomain domain;
+} hook;
+
+static hook hooks[H_COUNT] = {
+    {.domain = PYMEM_DOMAIN_RAW},
+    {.domain = PYMEM_DOMAIN_MEM},
+    {.domain = PYMEM_DOMAIN_OBJ},
+};
+
+static atomic_int g_tracing;
+static atomic_uint g_nframe = 1;
+
+static atomic_uint_fast64_t st_capture_oom;
+static atomic_uint_fast64_t st_coderef_oom;
+static atomic_uint_fast64_t st_filename_oom;
+static atomic_uint_fast64_t st_nogil;
+static atomic_size_t st_tls_bytes;
+
+static const ftm_frame unknown_frame = {FTMPY_RESOLVED_A(0), 0};
+
+typedef struct tcache {
+    int busy;
+    int suppress;
+    int registered;     /* pthread key value set (destructor armed) */
+    uint32_t epoch;     /* ftmpy_code_epoch of code_frames; 0 = never */
+    uint32_t cap;       /* frames per buffer */
+    void *block;        /* the one allocation holding the buffers below */
+    size_t block_bytes;
+    ftm_frame *code_frames;
+    ftm_frame *res_frames;
+    ftm_frame *scratch;
+    uint16_t *newcode;
+    ftm_traceback code_tb;
+    ftm_traceback res_tb;
+    ftm_traceback unk_tb;
+} tcache;
+
+static _Thread_local tcache tls;
+static pthread_key_t tls_key;
+
+static void tls_destroy(void *arg)
+{
+    tcache *t = arg;
+    free(t->block);
+    atomic_fetch_sub_explicit(&st_tls_bytes, t->block_bytes,
+                              memory_order_relaxed);
+    t->block = NULL;
+    t->block_bytes = 0;
+    t->cap = 0;
+    t->registered = 0;
+    t->epoch = 0;
+}
+
+int ftmpy_hooks_init(void)
+{
+    static int done;
+    if (!done) {
+        if (pthread_key_create(&tls_key, tls_destroy) != 0) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "fasttracemalloc: pthread_key_create failed");
+            return -1;
+        }
+        done = 1;
+    }
+    return 0;
+}
+
+/* Make the thread's buffers hold `limit` frames; resets both caches. */
+static int tls_reserve(tcache *t, uint32_t limit)
+{
+    size_t bytes = (size_t)limit * (3 * sizeof(ftm_frame) + sizeof(uint16_t));
+    void *blk = calloc(1, bytes);
+    if (blk == NULL) {
+        return -1;
+    }
+    if (!t->registered) {
+        if (pthread_setspecific(tls_key, t) != 0) {
+            free(blk);
+            return -1;
+        }
+        t->registered = 1;
+    }
+    free(t->block);
+    atomic_fetch_add_explicit(&st_tls_bytes, bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&st_tls_bytes, t->block_bytes,
+                              memory_order_relaxed);
+    t->block = blk;
+    t->block_bytes = bytes;
+    t->cap = limit;
+    t->code_frames = blk;
+    t->res_frames = t->code_frames + limit;
+    t->scratch = t->res_frames + limit;
+    t->newcode = (uint16_t *)(t->scratch + limit);
+    memset(&t->code_tb, 0, sizeof(t->code_tb));
+    memset(&t->res_tb, 0, sizeof(t->res_tb));
+    t->code_tb.frames = t->code_frames;
+    t->res_tb.frames = t->res_frames;
+    t->epoch = ftmpy_code_epoch;
+    return 0;
+}
+
+static ftm_traceback *unknown_tb(tcache *t)
+{
+    if (t->unk_tb.frames == NULL) {
+        t->unk_tb.frames = &unknown_frame;
+        t->unk_tb.nframe = 1;
+        t->unk_tb.total_nframe = 1;
+    }
+    return &t->unk_tb;
+}
+
+/* GIL held.  Kind-CODE capture of `ts`'s stack. */
+static ftm_traceback *capture_code(tcache *t, PyThreadState *ts,
+                                   uint16_t limit)
+{
+    if (t->epoch != ftmpy_code_epoch) {
+        memset(t->code_frames, 0, (size_t)t->cap * sizeof(ftm_frame));
+        memset(&t->code_tb, 0, sizeof(t->code_tb));
+        t->code_tb.frames = t->code_frames;
+        t->epoch = ftmpy_code_epoch;
+    }
+    int changed = 0;
+    uint16_t total = 0;
+    uint16_t nnew = 0;
+    uint16_t n = ftmpy_walk(ts, t->code_frames, limit, &total, &changed,
+                            t->newcode, &nnew);
+    if (n == 0) {
+        return unknown_tb(t);
+    }
+    for (uint16_t k = 0; k < nnew; k++) {
+        ftm_frame *f = &t->code_frames[t->newcode[k]];
+        PyObject *code = (PyObject *)(uintptr_t)f->a;
+        if (ftmpy_codeset_add(code) < 0) {
+            uint32_t fid = 0;
+            if (ftmpy_filename_intern(ftmpy_code_filename(code), &fid) < 0) {
+                atomic_fetch_add_explicit(&st_filename_oom, 1,
+                                          memory_order_relaxed);
+            }
+            f->b = (uint64_t)ftmpy_code_line(code, (int64_t)f->b);
+            f->a = FTMPY_RESOLVED_A(fid);
+            atomic_fetch_add_explicit(&st_coderef_oom, 1,
+                                      memory_order_relaxed);
+        }
+    }
+    ftm_traceback *tb = &t->code_tb;
+    if (changed || n != tb->nframe || total != tb->total_nframe) {
+        tb->nframe = n;
+        tb->total_nframe = total;
+        tb->cached_id = FTM_TB_NONE;
+    }
+    return tb;
+}
+
+/* No GIL.  Kind-RESOLVED capture of the thread's own stack. */
+static ftm_traceback *capture_resolved(tcache *t, PyThreadState *own,
+                                       uint16_t limit)
+{
+    atomic_fetch_add_explicit(&st_nogil, 1, memory_order_relaxed);
+    if (own == NULL || _Py_IsFinalizing()) {
+        return unknown_tb(t);
+    }
+    int changed = 0;
+    uint16_t total = 0;
+    uint16_t n =
+        ftmpy_walk(own, t->scratch, limit, &total, &changed, NULL, NULL);
+    if (n == 0) {
+        return unknown_tb(t);
+    }
+    for (uint16_t i = 0; i < n; i++) {
+        ftm_frame *f = &t->scratch[i];
+        PyObject *code = (PyObject *)(uintptr_t)f->a;
+        uint32_t fid = 0;
+        if (ftmpy_filename_intern(ftmpy_code_filename(code), &fid) < 0) {
+            atomic_fetch_add_explicit(&st_filename_oom, 1,
+                                      memory_order_relaxed);
+        }
+        f->b = (uint64_t)ftmpy_code_line(code, (int64_t)f->b);
+        f->a = FTMPY_RESOLVED_A(fid);
+    }
+    ftm_traceback *tb = &t->res_tb;
+    if (n != tb->nframe || total != tb->total_nframe ||
+        memcmp(t->scratch, t->res_frames, (size_t)n * sizeof(ftm_frame))) {
+        ftm_frame *tmp = t->res_frames;
+        t->res_frames = t->scratch;
+        t->scratch = tmp;
+        tb->frames = t->res_frames;
+        tb->nframe = n;
+        tb->total_nframe = total;
+        tb->cached_id = FTM_TB_NONE;
+    }
+    return tb;
+}
+
+static inline ftm_traceback *capture(tcache *t, int raw)
+{
+    uint16_t limit =
+        (uint16_t)atomic_load_explicit(&g_nframe, memory_order_relaxed);
+    if (t->cap < limit && tls_reserve(t, limit) < 0) {
+        atomic_fetch_add_explicit(&st_capture_oom, 1, memory_order_relaxed);
+        return unknown_tb(t);
+    }
+    if (!raw) {
+        return capture_code(t, ftmpy_tstate_current(), limit);
+    }
+    PyThreadState *own = ftmpy_tstate_own();
+    if (own != NULL && own == ftmpy_tstate_current()) {
+        return capture_code(t, own, limit);
+    }
+    return capture_resolved(t, own, limit);
+}
+
+static inline int tracing(void)
+{
+    return atomic_load_explicit(&g_tracing, memory_order_relaxed);
+}
+
+static inline void *do_alloc(hook *h, int raw, int zero, size_t nelem,
+                             size_t elsize)
+{
+    void *p;
+    if (!tracing()) {
+        goto passthrough;
+    }
+    tcache *t = &tls;
+    if (t->busy || t->suppress) {
+        goto passthrough;
+    }
+    t->busy = 1;
+    p = zero ? h->orig.calloc(h->orig.ctx, nelem, elsize)
+             : h->orig.malloc(h->orig.ctx, nelem);
+    if (p != NULL) {
+        ftm_record_alloc(0, (uintptr_t)p, zero ? nelem * elsize : nelem,
+                         capture(t, raw));
+    }
+    t->busy = 0;
+    return p;
+passthrough:
+    return zero ? h->orig.calloc(h->orig.ctx, nelem, elsize)
+                : h->orig.malloc(h->orig.ctx, nelem);
+}
+
+static inline void do_free(hook *h, void *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    if (tracing()) {
+        tcache *t = &tls;
+        if (!t->busy) {
+            ftm_record_free(0, (uintptr_t)p);
+            t->busy = 1;
+            h->orig.free(h->orig.ctx, p);
+            t->busy = 0;
+            return;
+        }
+    }
+    h->orig.free(h->orig.ctx, p);
+}
+
+static inline void *do_realloc(hook *h, int raw, void *p, size_t size)
+{
+    if (!tracing()) {
+        return h->orig.realloc(h->orig.ctx, p, size);
+    }
+    tcache *t = &tls;
+    if (t->busy) {
+        return h->orig.realloc(h->orig.ctx, p, size);
+    }
+    void *np;
+    t->busy = 1;
+    if (t->suppress) {
+        if (p != NULL) {
+            ftm_record_free(0, (uintptr_t)p);
+        }
+        np = h->orig.realloc(h->orig.ctx, p, size);
+    }
+    else if (p == NULL) {
+        np = h->orig.realloc(h->orig.ctx, p, size);
+        if (np != NULL) {
+            ftm_record_alloc(0, (uintptr_t)np, size, capture(t, raw));
+        }
+    }
+    else {
+        ftm_realloc_ticket tk = ftm_record_realloc_begin(0, (uintptr_t)p);
+        np = h->orig.realloc(h->orig.ctx, p, size);
+        ftm_record_realloc_end(tk, 0, (uintptr_t)p, (uintptr_t)np, size,
+                               np != NULL ? capture(t, raw) : NULL);
+    }
+    t->busy = 0;
+    return np;
+}
+
+#define DEFINE_WRAPPERS(NAME, IDX, RAW)                                       \
+    static void *NAME##_malloc(void *ctx, size_t size)                        \
+    {                                                                         \
+        (void)ctx;                                                            \
+        return do_alloc(&hooks[IDX], RAW, 0, size, 1);                        \
+    }                                                                         \
+    static void *NAME##_calloc(void *ctx, size_t nelem, size_t elsize)        \
+    {                                                                         \
+        (void)ctx;                                                            \
+        return do_alloc(&hooks[IDX], RAW, 1, nelem, elsize);                  \
+    }                                                                         \
+    static void *NAME##_realloc(void *ctx, void *p, size_t size)              \
+    {                                                                         \
+        (void)ctx;                                                            \
+        return do_realloc(&hooks[IDX], RAW, p, size);                         \
+    }                                                                         \
+    static void NAME##_free(void *ctx, void *p)                               \
+    {                                                                         \
+        (void)ctx;                                                            \
+        do_free(&hooks[IDX], p);                                              \
+    }
+
+DEFINE_WRAPPERS(raw, H_RAW, 1)
+DEFINE_WRAPPERS(mem, H_MEM, 0)
+DEFINE_WRAPPERS(obj, H_OBJ, 0)
+
+static const PyMemAllocatorEx wrappers[H_COUNT] = {
+    {&hooks[H_RAW], raw_malloc, raw_calloc, raw_realloc, raw_free},
+    {&hooks[H_MEM], mem_malloc, mem_calloc, mem_realloc, mem_free},
+    {&hooks[H_OBJ], obj_malloc, obj_calloc, obj_realloc, obj_free},
+};
+
+void ftmpy_hooks_install(uint16_t nframe)
+{
+    atomic_store_explicit(&g_nframe, nframe, memory_order_relaxed);
+    for (int i = 0; i < H_COUNT; i++) {
+        PyMemAllocatorEx cur;
+        PyMem_GetAllocator(hooks[i].domain, &cur);
+        if (cur.malloc == wrappers[i].malloc) {
+            continue; /* already ours */
+        }
+        if (memcmp(&cur, &hooks[i].orig, sizeof(cur)) != 0) {
+            hooks[i].orig = cur;
+        }
+        PyMem_SetAllocator(hooks[i].domain, (PyMemAllocatorEx *)&wrappers[i]);
+    }
+    atomic_store_explicit(&g_tracing, 1, memory_order_relaxed);
+}
+
+void ftmpy_hooks_uninstall(void)
+{
+    atomic_store_explicit(&g_tracing, 0, memory_order_relaxed);
+    for (int i = 0; i < H_COUNT; i++) {
+        PyMemAllocatorEx cur;
+        PyMem_GetAllocator(hooks[i].domain, &cur);
+        if (cur.malloc == wrappers[i].malloc) {
+            PyMem_SetAllocator(hooks[i].domain, &hooks[i].orig);
+        }
+    }
+}
+
+void ftmpy_suppress_begin(void)
+{
+    tls.suppress++;
+}
+
+void ftmpy_suppress_end(void)
+{
+    tls.suppress--;
+}
+
+void ftmpy_hooks_stats(ftmpy_hook_stats *out)
+{
+    out->capture_oom =
+        atomic_load_explicit(&st_capture_oom, memory_order_relaxed);
+    out->coderef_oom =
+        atomic_load_explicit(&st_coderef_oom, memory_order_relaxed);
+    out->filename_oom =
+        atomic_load_explicit(&st_filename_oom, memory_order_relaxed);
+    out->nogil_captures = atomic_load_explicit(&st_nogil, memory_order_relaxed);
+    out->tls_bytes = atomic_load_explicit(&st_tls_bytes, memory_order_relaxed);
+}

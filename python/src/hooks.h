@@ -1,0 +1,45 @@
+/*
+ * hooks.h -- the allocator wrappers on the RAW, MEM and OBJ domains and
+ * the per-thread capture state (the hot path).
+ *
+ * Owns: the saved original allocators, the wrappers' global switches
+ * (ftmpy_hooks_tracing, ftmpy_hooks_nframe) and every thread's capture
+ * state (TLS).
+ *
+ * Threads: install/uninstall/set_nframe with the GIL held (like the
+ * builtin, allocators are swapped under the GIL; RAW wrappers may still be
+ * running in threads without the GIL, which is safe: the saved allocators
+ * are never freed, and stale calls only produce events the engine ignores
+ * once stopped).  ftmpy_suppress_begin/end: the calling thread only.
+ */
+#ifndef FTMPY_HOOKS_H
+#define FTMPY_HOOKS_H
+
+#include <Python.h>
+#include <stdint.h>
+
+int ftmpy_hooks_init(void);
+
+/* Install the wrappers (tracing must already be enabled in the engine). */
+void ftmpy_hooks_install(uint16_t nframe);
+
+/* Restore the original allocators. */
+void ftmpy_hooks_uninstall(void);
+
+/* While suppressed, the calling thread's allocations are not traced (its
+ * frees still are): used while the module builds query results, as the
+ * builtin does. */
+void ftmpy_suppress_begin(void);
+void ftmpy_suppress_end(void);
+
+typedef struct ftmpy_hook_stats {
+    uint64_t capture_oom;   /* captures that fell back to "<unknown>" */
+    uint64_t coderef_oom;   /* frames resolved eagerly: code set full */
+    uint64_t filename_oom;  /* filenames recorded as "<unknown>" */
+    uint64_t nogil_captures; /* RAW captures made without the GIL */
+    size_t tls_bytes;       /* per-thread capture buffers */
+} ftmpy_hook_stats;
+
+void ftmpy_hooks_stats(ftmpy_hook_stats *out);
+
+#endif /* FTMPY_HOOKS_H */
