@@ -225,16 +225,32 @@ void ftm_merger_push_slow(ftm_ring *r, const ftm_event *ev)
     atomic_store_explicit(&r->has_parked, 0, memory_order_relaxed);
 }
 
+/* The merger thread.  Pacing (the producers never wake it: no syscall on
+ * their path): a pass that moved a lot keeps it hot; a light pass (a
+ * trickle of events) sleeps FTM_MERGER_LIGHT_SLEEP_US so that a steady
+ * moderate rate costs a few wake-ups per millisecond, not a busy core (a
+ * 4096-event ring takes longer than that to fill at any rate a traced
+ * program reaches, and a producer that does fill it helps itself); an empty
+ * pass backs off from spinning to yielding to sleeps of up to 1 ms. */
+#define FTM_MERGER_HOT_EVENTS 1024
+#define FTM_MERGER_LIGHT_SLEEP_US 50
+
 static void *merger_main(void *arg)
 {
     ftm_merger *m = arg;
     unsigned idle = 0;
     while (atomic_load_explicit(&m->run, memory_order_relaxed)) {
         pthread_mutex_lock(&m->lock);
+        uint64_t before = m->consumed;
         bool progress = ftm_merger_step(m);
+        uint64_t moved = m->consumed - before;
         pthread_mutex_unlock(&m->lock);
-        if (progress) {
+        if (moved >= FTM_MERGER_HOT_EVENTS) {
             idle = 0;
+        } else if (progress) {
+            idle = 0;
+            struct timespec ts = {0, FTM_MERGER_LIGHT_SLEEP_US * 1000L};
+            nanosleep(&ts, NULL);
         } else {
             backoff(&idle, 1000);
         }
