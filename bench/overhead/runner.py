@@ -1,0 +1,485 @@
+"""The overhead suite's driver: runs every workload in every mode, interleaved.
+
+Owns: the suite's sizes (--quick / full), the list of cases (one per
+workload configuration), running each (case, mode) in a fresh process with
+modes interleaved A B C .. A B C .. within a case so machine drift hits all
+alike, the wrk load for the server case, the start-up timing, one progress
+line per step, and the raw results file (JSON) that report.py renders.
+Nothing here asserts a timing: a failed or mis-configured run is recorded
+as an error next to its mode and shown in the table.
+
+Run by bench/run_overhead.sh with the interpreter under test (a venv that
+has fasttracemalloc, memray and matplotlib installed):
+
+    python bench/overhead/runner.py [--quick] [--out DIR] [--only churn,raw]
+
+Single-threaded except for the pipe reader of a running server.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import queue
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+import modes as modes_mod
+import report
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+SIZES = {
+    "quick": dict(runs=2, churn_iters=30000, classic_scale=0.15,
+                  raw_threads=4, raw_seconds=0.3, server_runs=1,
+                  server_seconds=2, wrk_connections=8, scale_runs=1,
+                  scale_objects=100000, startup_runs=2, startup_per_round=3,
+                  timeout=180),
+    "full": dict(runs=5, churn_iters=200000, classic_scale=1.0,
+                 raw_threads=4, raw_seconds=2.0, server_runs=3,
+                 server_seconds=10, wrk_connections=8, scale_runs=3,
+                 scale_objects=1000000, startup_runs=5, startup_per_round=6,
+                 timeout=900),
+}
+
+WORKLOADS = ("churn", "classic", "raw", "server", "scale", "startup")
+
+
+class Case:
+    """One workload configuration, measured in every mode."""
+
+    def __init__(self, workload, name, metric, unit, runs, args=None,
+                 kinds=None, higher_is_better=False):
+        self.workload = workload
+        self.name = name
+        self.metric = metric          # key read from the BENCH_RESULT line
+        self.unit = unit
+        self.runs = runs
+        self.args = args              # mode -> [script, arg...]
+        self.kinds = kinds            # mode kinds that apply (None = all)
+        self.higher_is_better = higher_is_better
+        self.results = {}             # mode key -> {samples, errors, extras}
+
+    def applies(self, mode):
+        return self.kinds is None or mode.kind in self.kinds
+
+    def slot(self, mode):
+        return self.results.setdefault(
+            mode.key, {"samples": [], "errors": [], "extras": []})
+
+    def to_json(self):
+        return {"workload": self.workload, "name": self.name,
+                "metric": self.metric, "unit": self.unit,
+                "higher_is_better": self.higher_is_better,
+                "results": self.results}
+
+
+def script(name):
+    return os.path.join(HERE, name)
+
+
+def build_cases(size, only):
+    from classic import PROGRAMS
+    cases = []
+    runs = size["runs"]
+    if "churn" in only:
+        for threads in (1, 8):
+            cases.append(Case(
+                "churn", f"churn, {threads} thread{'s' * (threads > 1)}, "
+                "30-deep", "seconds", "s", runs,
+                args=lambda m, t=threads: [script("wl_churn.py"),
+                                           f"iters={size['churn_iters']}",
+                                           f"threads={t}", "depth=30"]))
+    if "classic" in only:
+        for prog in PROGRAMS:
+            cases.append(Case(
+                "classic", prog, "seconds", "s", runs,
+                args=lambda m, p=prog: [script("wl_classic.py"),
+                                        f"program={p}",
+                                        f"scale={size['classic_scale']}"]))
+    if "raw" in only:
+        cases.append(Case(
+            "raw", f"RAW domain, {size['raw_threads']} threads without the "
+            "GIL", "rate", "alloc/s", runs, higher_is_better=True,
+            args=lambda m: [script("wl_raw.py"),
+                            f"threads={size['raw_threads']}",
+                            f"seconds={size['raw_seconds']}"]))
+    if "server" in only:
+        cases.append(Case(
+            "server", "threaded HTTP server (wrk, loopback)", "rate",
+            "req/s", size["server_runs"], higher_is_better=True,
+            args=lambda m: [script("wl_server.py"), "depth=20"]))
+    if "scale" in only:
+        engine = {"none": "none", "builtin": "builtin", "ftm": "ftm"}
+        cases.append(Case(
+            "scale", f"take_snapshot + statistics('lineno'), "
+            f"{size['scale_objects']:,} live objects", "seconds", "s",
+            size["scale_runs"], kinds=("none", "builtin", "ftm"),
+            args=lambda m: [script("wl_scale.py"), f"engine={engine[m.kind]}",
+                            f"objects={size['scale_objects']}"]))
+    if "startup" in only:
+        cases.append(Case("startup", "python -c pass", "seconds", "ms",
+                          size["startup_runs"],
+                          args=lambda m: ["-c", "pass"]))
+    return cases
+
+
+def parse_result(stdout):
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("BENCH_RESULT "):
+            return json.loads(line[len("BENCH_RESULT "):])
+    return None
+
+
+def last_line(text):
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+class Suite:
+    def __init__(self, python, size, modes, cases, tmpdir):
+        self.python = python
+        self.size = size
+        self.modes = modes
+        self.cases = cases
+        self.tmpdir = tmpdir
+        self.serial = 0
+        self.step = 0
+        self.total_steps = 0
+        self.wrk = shutil.which("wrk")
+        self.hyperfine = shutil.which("hyperfine")
+
+    # -- progress -------------------------------------------------------
+    def progress(self, case, mode, round_no, outcome):
+        self.step += 1
+        print(f"[{self.step:3d}/{self.total_steps}] {case.name:<45.45} "
+              f"{mode.key:<11} run {round_no + 1}/{case.runs}  {outcome}",
+              flush=True)
+
+    def count_steps(self):
+        n = 0
+        for case in self.cases:
+            live = [m for m in self.modes if m.available and case.applies(m)]
+            n += case.runs * len(live)
+        self.total_steps = n
+
+    def cleanup_tmp(self):
+        for name in os.listdir(self.tmpdir):
+            try:
+                os.unlink(os.path.join(self.tmpdir, name))
+            except OSError:
+                pass
+
+    # -- one process, result on stdout ------------------------------------
+    def run_process(self, case, mode):
+        self.serial += 1
+        argv, env = mode.command(self.python, case.args(mode), self.tmpdir,
+                                 self.serial)
+        timeout = self.size["timeout"]
+        try:
+            proc = subprocess.run(argv, env=env, cwd=HERE, text=True,
+                                  capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None, f"timeout after {timeout} s"
+        finally:
+            self.cleanup_tmp()
+        if proc.returncode != 0:
+            return None, (f"exit {proc.returncode}: "
+                          f"{last_line(proc.stderr) or last_line(proc.stdout)}")
+        result = parse_result(proc.stdout)
+        if result is None:
+            return None, "no BENCH_RESULT line: " + last_line(proc.stderr)
+        bad = mode.check(result.get("tracer", {}))
+        if bad:
+            return None, "invalid run: " + bad
+        return result, None
+
+    # -- the server under wrk ---------------------------------------------
+    def run_server(self, case, mode):
+        if not self.wrk:
+            return None, "wrk not installed"
+        self.serial += 1
+        argv, env = mode.command(self.python, case.args(mode), self.tmpdir,
+                                 self.serial)
+        proc = subprocess.Popen(argv, env=env, cwd=HERE, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        lines = queue.Queue()
+        err_lines = []
+
+        def pump(stream, sink):
+            for line in stream:
+                sink(line)
+
+        threading.Thread(target=pump, args=(proc.stdout, lines.put),
+                         daemon=True).start()
+        threading.Thread(target=pump, args=(proc.stderr, err_lines.append),
+                         daemon=True).start()
+        out_lines = []
+        try:
+            port = None
+            deadline = time.monotonic() + 60
+            while port is None and time.monotonic() < deadline:
+                try:
+                    line = lines.get(timeout=0.5)
+                except queue.Empty:
+                    if proc.poll() is not None:
+                        break
+                    continue
+                out_lines.append(line)
+                m = re.match(r"PORT (\d+)", line)
+                if m:
+                    port = int(m.group(1))
+            if port is None:
+                return None, ("server did not start: "
+                              + last_line("".join(err_lines)))
+            url = f"http://127.0.0.1:{port}/items"
+            for _ in range(20):  # warm-up, and a check of the answer
+                with urllib.request.urlopen(url, timeout=30) as resp:
+                    doc = json.loads(resp.read())
+                    if resp.status != 200 or "items" not in doc:
+                        return None, f"bad response {resp.status}"
+            seconds = self.size["server_seconds"]
+            conns = self.size["wrk_connections"]
+            wrk = subprocess.run(
+                [self.wrk, "-t1", f"-c{conns}", f"-d{seconds}s",
+                 "--timeout", "10s", url],
+                capture_output=True, text=True, timeout=seconds + 120)
+            m = re.search(r"Requests/sec:\s+([\d.]+)", wrk.stdout)
+            if wrk.returncode != 0 or not m:
+                return None, "wrk failed: " + last_line(wrk.stderr
+                                                         or wrk.stdout)
+            extra = {"rate": float(m.group(1)), "wrk_seconds": seconds,
+                     "connections": conns}
+            m = re.search(r"(\d+) requests in", wrk.stdout)
+            if m:
+                extra["requests"] = int(m.group(1))
+            m = re.search(r"Socket errors: (.*)", wrk.stdout)
+            if m:
+                extra["socket_errors"] = m.group(1).strip()
+            m = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk.stdout)
+            if m:
+                extra["non_2xx"] = int(m.group(1))
+        except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+            return None, f"load failed: {exc!r}"[:300]
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            time.sleep(0.1)  # let the pump threads drain
+            while not lines.empty():
+                out_lines.append(lines.get())
+            self.cleanup_tmp()
+        result = parse_result("".join(out_lines))
+        if result is None:
+            return None, ("server printed no BENCH_RESULT (exit "
+                          f"{proc.returncode}): "
+                          + last_line("".join(err_lines)))
+        bad = mode.check(result.get("tracer", {}))
+        if bad:
+            return None, "invalid run: " + bad
+        extra["served"] = result.get("requests")
+        extra["tracer"] = result["tracer"]
+        if extra.get("socket_errors") or extra.get("non_2xx"):
+            extra["warning"] = "errors under load"
+        return extra, None
+
+    # -- start-up: python -c pass ------------------------------------------
+    def run_startup(self, case, mode):
+        self.serial += 1
+        argv, env = mode.command(self.python, case.args(mode), self.tmpdir,
+                                 self.serial)
+        k = self.size["startup_per_round"]
+        times = []
+        try:
+            if self.hyperfine:
+                out = os.path.join(self.tmpdir, f"hf-{self.serial}.json")
+                cmd = shlex.join(argv)
+                proc = subprocess.run(
+                    [self.hyperfine, "-N", "--warmup", "1", "--runs", str(k),
+                     "--style", "none", "--export-json", out, "--", cmd],
+                    env=env, capture_output=True, text=True,
+                    timeout=self.size["timeout"])
+                if proc.returncode != 0:
+                    return None, "hyperfine: " + last_line(proc.stderr)
+                with open(out) as f:
+                    times = json.load(f)["results"][0]["times"]
+                tool = "hyperfine"
+            else:
+                subprocess.run(argv, env=env, check=True,
+                               stdout=subprocess.DEVNULL)
+                for _ in range(k):
+                    t0 = time.perf_counter()
+                    subprocess.run(argv, env=env, check=True,
+                                   stdout=subprocess.DEVNULL)
+                    times.append(time.perf_counter() - t0)
+                tool = "subprocess loop"
+        except (OSError, subprocess.SubprocessError) as exc:
+            return None, f"start-up run failed: {exc!r}"[:300]
+        finally:
+            self.cleanup_tmp()
+        return {"times": times, "tool": tool}, None
+
+    # -- driver ----------------------------------------------------------
+    def run(self):
+        self.count_steps()
+        for case in self.cases:
+            live = [m for m in self.modes if m.available and case.applies(m)]
+            for round_no in range(case.runs):
+                for mode in live:
+                    slot = case.slot(mode)
+                    t0 = time.perf_counter()
+                    if case.workload == "server":
+                        result, error = self.run_server(case, mode)
+                    elif case.workload == "startup":
+                        result, error = self.run_startup(case, mode)
+                    else:
+                        result, error = self.run_process(case, mode)
+                    wall = time.perf_counter() - t0
+                    if error:
+                        slot["errors"].append(error)
+                        self.progress(case, mode, round_no,
+                                      f"ERROR {error}")
+                        continue
+                    if case.workload == "startup":
+                        slot["samples"].extend(result["times"])
+                        value = min(result["times"])
+                        shown = f"min {value * 1000:.1f} ms"
+                    elif case.metric not in result:
+                        # scale, untraced: a baseline (RSS, build time) only
+                        shown = (f"baseline: build "
+                                 f"{result.get('build_seconds', 0):.3f} s")
+                    else:
+                        value = result[case.metric]
+                        slot["samples"].append(value)
+                        shown = (f"{value:,.0f} {case.unit}"
+                                 if case.higher_is_better
+                                 else f"{value:.3f} s")
+                    slot["extras"].append(result)
+                    self.progress(case, mode, round_no,
+                                  f"{shown}  (process {wall:.1f} s)")
+
+
+def machine_info(python):
+    info = {"host": socket.gethostname(), "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "date": datetime.datetime.now(datetime.timezone.utc)
+            .strftime("%Y-%m-%d %H:%M UTC")}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        info["loadavg_start"] = " ".join(
+            open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        pass
+    proc = subprocess.run(
+        [python, "-c", "import sys; print(sys.version.split()[0], "
+         "sys.executable)"], capture_output=True, text=True)
+    info["python"] = proc.stdout.strip()
+    proc = subprocess.run(
+        [python, "-c", "import sys, importlib.metadata as m\n"
+         "for name in ('fasttracemalloc', 'memray'):\n"
+         "    try: print(name, m.version(name))\n"
+         "    except Exception: print(name, 'not installed')"],
+        capture_output=True, text=True)
+    info["packages"] = proc.stdout.strip().splitlines()
+    git = shutil.which("git")
+    if git:
+        proc = subprocess.run([git, "-C", ROOT, "describe", "--always",
+                               "--dirty"], capture_output=True, text=True)
+        info["commit"] = proc.stdout.strip()
+    return info
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes, fewer runs (CI smoke test)")
+    parser.add_argument("--python", default=sys.executable,
+                        help="interpreter under test (default: this one)")
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench",
+                                                      "results"),
+                        help="directory for the .md, .json and .png")
+    parser.add_argument("--only", default=",".join(WORKLOADS),
+                        help="comma-separated subset of " + ",".join(WORKLOADS))
+    parser.add_argument("--runs", type=int, default=0,
+                        help="override the number of runs per case")
+    args = parser.parse_args(argv)
+    only = [w.strip() for w in args.only.split(",") if w.strip()]
+    unknown = set(only) - set(WORKLOADS)
+    if unknown:
+        parser.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
+    size_name = "quick" if args.quick else "full"
+    size = dict(SIZES[size_name])
+    if args.runs:
+        for key in ("runs", "server_runs", "scale_runs", "startup_runs"):
+            size[key] = args.runs
+
+    started = time.perf_counter()
+    print(f"== overhead suite ({size_name}) with {args.python}", flush=True)
+    info = machine_info(args.python)
+    info["size"] = size_name
+    info["sizes"] = size
+    modes = modes_mod.detect(modes_mod.all_modes(), args.python)
+    for mode in modes:
+        state = "ok" if mode.available else mode.why
+        print(f"   mode {mode.key:<11} {state}"
+              + (f"  [{'; '.join(mode.notes)}]" if mode.notes else ""),
+              flush=True)
+    cases = build_cases(size, only)
+    with tempfile.TemporaryDirectory(prefix="ftm-bench-") as tmpdir:
+        suite = Suite(args.python, size, modes, cases, tmpdir)
+        if "server" in only and not suite.wrk:
+            print("   wrk not found: the server workload will show errors",
+                  flush=True)
+        suite.run()
+    info["elapsed_seconds"] = round(time.perf_counter() - started, 1)
+    try:
+        info["loadavg_end"] = " ".join(
+            open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        pass
+    info["startup_tool"] = "hyperfine" if shutil.which("hyperfine") \
+        else "subprocess loop"
+    data = {"meta": info,
+            "modes": [vars(m) for m in modes],
+            "cases": [c.to_json() for c in cases]}
+    os.makedirs(args.out, exist_ok=True)
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    host = re.sub(r"[^A-Za-z0-9_.-]", "_", info["host"])
+    stem = os.path.join(args.out, f"{day}-{host}"
+                        + ("-quick" if args.quick else ""))
+    with open(stem + ".json", "w") as f:
+        json.dump(data, f, indent=1)
+    text = report.write(data, stem)
+    print()
+    print(text)
+    print(f"== wrote {stem}.md, {stem}.json"
+          + (", " + stem + ".png" if os.path.exists(stem + ".png") else "")
+          + f" in {info['elapsed_seconds']} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
