@@ -656,6 +656,14 @@ void ftm_reset_peak(void)
 
 size_t ftm_engine_memory(void)
 {
+    /* While stopped there is no merger: free the rings of threads that
+     * exited since, so the figure is what the engine really needs (rings
+     * of live threads are kept across sessions: see ring.h). */
+    if (!atomic_load(&E.tracing)) {
+        pthread_mutex_lock(&ftm_merger_g.lock);
+        ftm_merger_reclaim(&ftm_merger_g);
+        pthread_mutex_unlock(&ftm_merger_g.lock);
+    }
     return ftm_mem_bytes();
 }
 

@@ -25,6 +25,9 @@
  * unlinks and frees it (rings_reclaimed).  A thread that records again after
  * its destructor ran (other TLS destructors may free memory) gets a fresh
  * ring; destructors run for several rounds, so that one is closed as well.
+ * Rings of live threads are kept across sessions (a producer racing with
+ * ftm_stop may still push into its ring, so it cannot be freed under it);
+ * they cost capacity * 32 bytes each (128 KiB at the default 4096).
  *
  * Memory-ordering contract
  *   ck.p_tail    written by the owner (ck: store fence, then store), read by

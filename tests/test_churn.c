@@ -87,6 +87,17 @@ static void *warm_up(void *arg)
     return NULL;
 }
 
+static pthread_barrier_t late_barrier;
+
+static void *late_exit(void *arg)
+{
+    (void)arg;
+    ftm_record_alloc(0, 2, 2, NULL);
+    pthread_barrier_wait(&late_barrier);
+    pthread_barrier_wait(&late_barrier);
+    return NULL;
+}
+
 static void test_thread_churn(void **state)
 {
     (void)state;
@@ -135,6 +146,19 @@ static void test_thread_churn(void **state)
     ftm_get_stats(&st);
     assert_int_equal(st.rings_reclaimed - st0.rings_reclaimed, regs);
     assert_int_equal(ftm_engine_memory(), mem0);
+    /* a thread that got its ring during a session and exits after the
+     * session ended leaves nothing behind either */
+    assert_int_equal(ftm_start(NULL), FTM_OK);
+    pthread_barrier_init(&late_barrier, NULL, 2);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, late_exit, NULL), 0);
+    pthread_barrier_wait(&late_barrier); /* it has recorded */
+    ftm_stop();
+    assert_true(ftm_engine_memory() > mem0); /* its ring */
+    pthread_barrier_wait(&late_barrier);     /* let it exit */
+    pthread_join(th, NULL);
+    assert_int_equal(ftm_engine_memory(), mem0);
+    pthread_barrier_destroy(&late_barrier);
     printf("[ churn    ] %llu threads, %llu rings registered and reclaimed, "
            "engine memory peak sampled %zu bytes, back to %zu after stop\n",
            (unsigned long long)nthreads, (unsigned long long)regs,
