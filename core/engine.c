@@ -9,12 +9,12 @@
  *
  * Contract for embedders, beyond the header: between realloc_begin and
  * realloc_end a thread must not block on anything but the real realloc
- * (capture the traceback BEFORE realloc_begin; never wait for the GIL in
- * between): every query and lifecycle call waits until the ticket's number
- * is pushed, so a thread that holds the GIL while flushing and a thread
- * that waits for the GIL inside a ticket would deadlock.  Records are not
- * async-signal-safe (a signal handler must not record on a thread that may
- * be inside a record).
+ * and must not call the engine (the traceback capture in between must not
+ * wait for the GIL or for any lock a querier may hold): every query and
+ * lifecycle call waits until the ticket's number is pushed, so a thread
+ * that holds the GIL while flushing and a thread that waits for the GIL
+ * inside a ticket would deadlock.  Records are not async-signal-safe (a
+ * signal handler must not record on a thread that may be inside one).
  *
  * Producer fast path (ftm_record_*): relaxed load of `tracing`; the
  * thread's __thread state; one seq_cst fetch_add (ftm_seq_take); traceback
