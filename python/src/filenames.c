@@ -118,7 +118,7 @@ int ftmpy_filename_intern(PyObject *str, uint32_t *fid)
         rc = -1;
         goto done;
     }
-    if (nentries == entries_cap) {
+    if (nentries >= entries_cap) {
         uint32_t ncap = entries_cap ? entries_cap * 2 : 64;
         fn_entry **ne = realloc(entries, ncap * sizeof(*ne));
         if (ne == NULL) {

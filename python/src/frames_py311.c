@@ -71,14 +71,12 @@ uint16_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, uint16_t limit,
                     if (newcode != NULL) {
                         newcode[nn++] = n;
                     }
-                }
-                else if (frames[n].b != b) {
+                } else if (frames[n].b != b) {
                     ch = 1;
                     frames[n].b = b;
                 }
                 n++;
-            }
-            else if (tot >= FTM_MAX_NFRAME) {
+            } else if (tot >= FTM_MAX_NFRAME) {
                 break; /* stored all we may and the count is capped */
             }
             if (tot < FTM_MAX_NFRAME) {

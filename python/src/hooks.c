@@ -93,10 +93,10 @@ static const ftm_frame unknown_frame = {FTMPY_RESOLVED_A(0), 0};
 typedef struct tcache {
     int busy;
     int suppress;
-    int registered;     /* pthread key value set (destructor armed) */
-    uint32_t epoch;     /* ftmpy_code_epoch of code_frames; 0 = never */
-    uint32_t cap;       /* frames per buffer */
-    void *block;        /* the one allocation holding the buffers below */
+    int registered; /* pthread key value set (destructor armed) */
+    uint32_t epoch; /* ftmpy_code_epoch of code_frames; 0 = never */
+    uint32_t cap;   /* frames per buffer */
+    void *block;    /* the one allocation holding the buffers below */
     size_t block_bytes;
     ftm_frame *code_frames;
     ftm_frame *res_frames;
@@ -345,14 +345,12 @@ static inline void *do_realloc(hook *h, int raw, void *p, size_t size)
             ftm_record_free(0, (uintptr_t)p);
         }
         np = h->orig.realloc(h->orig.ctx, p, size);
-    }
-    else if (p == NULL) {
+    } else if (p == NULL) {
         np = h->orig.realloc(h->orig.ctx, p, size);
         if (np != NULL) {
             ftm_record_alloc(0, (uintptr_t)np, size, capture(t, raw));
         }
-    }
-    else {
+    } else {
         ftm_realloc_ticket tk = ftm_record_realloc_begin(0, (uintptr_t)p);
         np = h->orig.realloc(h->orig.ctx, p, size);
         ftm_record_realloc_end(tk, 0, (uintptr_t)p, (uintptr_t)np, size,
@@ -441,6 +439,7 @@ void ftmpy_hooks_stats(ftmpy_hook_stats *out)
         atomic_load_explicit(&st_coderef_oom, memory_order_relaxed);
     out->filename_oom =
         atomic_load_explicit(&st_filename_oom, memory_order_relaxed);
-    out->nogil_captures = atomic_load_explicit(&st_nogil, memory_order_relaxed);
+    out->nogil_captures =
+        atomic_load_explicit(&st_nogil, memory_order_relaxed);
     out->tls_bytes = atomic_load_explicit(&st_tls_bytes, memory_order_relaxed);
 }

@@ -33,11 +33,11 @@ void ftmpy_suppress_begin(void);
 void ftmpy_suppress_end(void);
 
 typedef struct ftmpy_hook_stats {
-    uint64_t capture_oom;   /* captures that fell back to "<unknown>" */
-    uint64_t coderef_oom;   /* frames resolved eagerly: code set full */
-    uint64_t filename_oom;  /* filenames recorded as "<unknown>" */
+    uint64_t capture_oom;    /* captures that fell back to "<unknown>" */
+    uint64_t coderef_oom;    /* frames resolved eagerly: code set full */
+    uint64_t filename_oom;   /* filenames recorded as "<unknown>" */
     uint64_t nogil_captures; /* RAW captures made without the GIL */
-    size_t tls_bytes;       /* per-thread capture buffers */
+    size_t tls_bytes;        /* per-thread capture buffers */
 } ftmpy_hook_stats;
 
 void ftmpy_hooks_stats(ftmpy_hook_stats *out);

@@ -379,10 +379,8 @@ PyDoc_STRVAR(module_doc,
              "on the fasttracemalloc engine.");
 
 static struct PyModuleDef moduledef = {
-    PyModuleDef_HEAD_INIT,
-    .m_name = "fasttracemalloc._fasttracemalloc",
-    .m_doc = module_doc,
-    .m_size = -1,
+    PyModuleDef_HEAD_INIT, .m_name = "fasttracemalloc._fasttracemalloc",
+    .m_doc = module_doc,   .m_size = -1,
     .m_methods = methods,
 };
 

@@ -27,8 +27,8 @@ typedef struct omap {
     size_t count;
 } omap;
 
-static omap frame_map; /* frame record -> (filename, lineno) */
-static omap tb_map;    /* {id, 0} -> (traceback tuple, total_nframe int) */
+static omap frame_map;    /* frame record -> (filename, lineno) */
+static omap tb_map;       /* {id, 0} -> (traceback tuple, total_nframe int) */
 static PyObject *content; /* dict: traceback tuple -> same tuple */
 static size_t object_bytes; /* rough size of the Python objects held */
 static uint32_t cache_epoch;
@@ -60,8 +60,7 @@ static omap_slot *omap_find(omap *m, const ftm_frame *k)
 
 /* Insert a new key (not present), stealing v1/v2.  -1 on OOM (nothing
  * stolen). */
-static int omap_insert(omap *m, const ftm_frame *k, PyObject *v1,
-                       PyObject *v2)
+static int omap_insert(omap *m, const ftm_frame *k, PyObject *v1, PyObject *v2)
 {
     if ((m->count + 1) * 2 > m->cap) {
         size_t ncap = m->cap ? m->cap * 2 : 4096;
@@ -166,14 +165,12 @@ static PyObject *frame_tuple(const ftm_frame *f)
     if (FTMPY_FRAME_IS_RESOLVED(f)) {
         fn = ftmpy_filename_str(FTMPY_FRAME_FID(f));
         line = (long)f->b;
-    }
-    else {
+    } else {
         PyObject *code = (PyObject *)(uintptr_t)f->a;
         fn = ftmpy_code_filename(code);
         if (fn != NULL) {
             Py_INCREF(fn);
-        }
-        else {
+        } else {
             fn = ftmpy_filename_str(0);
         }
         line = ftmpy_code_line(code, (int64_t)f->b);
@@ -282,16 +279,14 @@ PyObject *ftmpy_traces_list(const ftm_snapshot *snap)
         PyObject *dom;
         if (tr->domain == 0) {
             dom = Py_NewRef(domain0);
-        }
-        else if ((dom = PyLong_FromUnsignedLong(tr->domain)) == NULL) {
+        } else if ((dom = PyLong_FromUnsignedLong(tr->domain)) == NULL) {
             goto error;
         }
         size_t slot = (tr->size ^ (tr->size >> 12)) & (SIZE_CACHE - 1);
         PyObject *sz;
         if (sizes[slot].obj != NULL && sizes[slot].size == tr->size) {
             sz = Py_NewRef(sizes[slot].obj);
-        }
-        else {
+        } else {
             sz = PyLong_FromSize_t(tr->size);
             if (sz == NULL) {
                 Py_DECREF(dom);
