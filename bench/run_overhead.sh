@@ -23,6 +23,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 python=""
 runner_args=()
+orig_args="$*"
 while [ $# -gt 0 ]; do
     case "$1" in
         --python) python=$2; shift 2 ;;
@@ -107,4 +108,5 @@ else
 fi
 
 # -- run ----------------------------------------------------------------------
+export FTM_BENCH_COMMAND="bench/run_overhead.sh $orig_args"
 exec "$vpy" "$here/overhead/runner.py" --python "$vpy" "${runner_args[@]}"

@@ -130,14 +130,14 @@ class View:
         if not mode["available"]:
             return mode["why"]
         errs = self.errors(case, key)
-        if errs and not self.samples(case, key):
+        if errs and not self.extras(case, key):
             return f"FAILED: {errs[0]}"
         return None
 
     def failure_note(self, case, key):
         errs = self.errors(case, key)
-        runs = len(errs) + len(self.samples(case, key))
-        if errs and self.samples(case, key):
+        runs = len(errs) + len(self.extras(case, key))
+        if errs and self.extras(case, key):
             return f" ({len(errs)}/{runs} runs failed: {errs[0]})"
         return ""
 
@@ -409,7 +409,7 @@ def render(view, chart_name=None):
         out += ["> **--quick run**: small sizes and few runs -- a smoke test "
                 "of the suite, not a measurement to quote.", ""]
     out += [
-        f"- Command: `bench/run_overhead.sh{' --quick' if quick else ''}`",
+        f"- Command: `{meta.get('command', 'bench/run_overhead.sh')}`",
         f"- Interpreter under test: {meta.get('python', '?')}",
         f"- Packages: {', '.join(meta.get('packages', []))}",
         f"- Commit: {meta.get('commit', '?')}",
@@ -468,6 +468,18 @@ def render(view, chart_name=None):
         tool = view.meta.get("startup_tool", "")
         out += [f"## 6. Start-up: {case['name']} ({tool})", "",
                 timing_table(view, case, scale=1000.0, unit="ms"), ""]
+    failures = []
+    for case in view.cases:
+        for mode in view.modes:
+            errs = view.errors(case, mode["key"])
+            if errs:
+                runs = len(errs) + len(view.extras(case, mode["key"]))
+                failures.append(f"- {case['name']} [{mode['key']}]: "
+                                f"{len(errs)} of {runs} runs: "
+                                + "; ".join(sorted(set(errs))))
+    out += ["## Failed runs", ""]
+    out += failures or ["None."]
+    out.append("")
     return "\n".join(out)
 
 
@@ -509,7 +521,7 @@ def chart(view, path):
     modes = [m for m in view.modes if m["key"] != "untraced"]
     colors = {"builtin@1": "#f4a582", "builtin@25": "#b2182b",
               "ftm@1": "#92c5de", "ftm@25": "#2166ac", "memray": "#999999"}
-    fig, ax = plt.subplots(figsize=(12, 5.5))
+    fig, ax = plt.subplots(figsize=(12, 6.5))
     width = 0.8 / max(1, len(modes))
     for i, mode in enumerate(modes):
         xs, ys = [], []
@@ -536,8 +548,10 @@ def chart(view, path):
         "size") == "quick" else ""
     ax.set_title(f"tracing overhead, {view.meta['date']}, "
                  f"{view.meta['host']}{quick}")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13),
+              ncol=3, frameon=False)
     ax.grid(axis="y", which="both", alpha=0.3)
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.6)  # room for the bar labels
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -344,12 +344,15 @@ class Suite:
                 for mode in live:
                     slot = case.slot(mode)
                     t0 = time.perf_counter()
-                    if case.workload == "server":
-                        result, error = self.run_server(case, mode)
-                    elif case.workload == "startup":
-                        result, error = self.run_startup(case, mode)
-                    else:
-                        result, error = self.run_process(case, mode)
+                    try:
+                        if case.workload == "server":
+                            result, error = self.run_server(case, mode)
+                        elif case.workload == "startup":
+                            result, error = self.run_startup(case, mode)
+                        else:
+                            result, error = self.run_process(case, mode)
+                    except Exception as exc:  # record it, go on with the rest
+                        result, error = None, f"runner error: {exc!r}"[:300]
                     wall = time.perf_counter() - t0
                     if error:
                         slot["errors"].append(error)
@@ -440,6 +443,8 @@ def main(argv=None):
     print(f"== overhead suite ({size_name}) with {args.python}", flush=True)
     info = machine_info(args.python)
     info["size"] = size_name
+    info["command"] = os.environ.get(
+        "FTM_BENCH_COMMAND", "python " + " ".join(sys.argv))
     info["sizes"] = size
     modes = modes_mod.detect(modes_mod.all_modes(), args.python)
     for mode in modes:
@@ -478,6 +483,15 @@ def main(argv=None):
     print(f"== wrote {stem}.md, {stem}.json"
           + (", " + stem + ".png" if os.path.exists(stem + ".png") else "")
           + f" in {info['elapsed_seconds']} s", flush=True)
+    # Exit status: a run that failed in our own modes (untraced, builtin,
+    # fasttracemalloc) means a broken workload or a crashing tracer; memray's
+    # failures are shown but are not ours to fail on.  Timings never decide.
+    failed = [(c.name, key) for c in cases for key, slot in c.results.items()
+              if slot["errors"] and key != "memray"]
+    if failed:
+        print("== FAILED runs: " + "; ".join(f"{n} [{k}]" for n, k in failed),
+              flush=True)
+        return 1
     return 0
 
 

@@ -84,6 +84,6 @@ def openings(count):
 def run(scale):
     counter = [0]
     total = 0
-    for board in openings(int(3 * scale) + 1):
-        total += negamax(board, 1, 4, -10000, 10000, counter)
+    for board in openings(int(24 * scale) + 1):
+        total += negamax(board, 1, 3, -10000, 10000, counter)
     return counter[0] * 7 + total
