@@ -351,10 +351,12 @@ def headline(view):
     labels = ["builtin @1", "builtin @25", "fasttracemalloc @1",
               "fasttracemalloc @25", "memray"]
 
-    def cell(key, value, text):
+    def cell(key, value, text, cases=()):
         mode = view.mode_by_key.get(key)
         if mode and not mode["available"]:
             return "n/a"
+        if value is None and any(view.errors(c, key) for c in cases):
+            return "FAILED"
         return text(value) if value is not None else "—"
 
     rows = []
@@ -362,30 +364,32 @@ def headline(view):
     if churn:
         c = churn[0]
         rows.append(["churn, 8 threads, 30-deep (slowdown)"]
-                    + [cell(k, view.slowdown(c, k), fmt_ratio) for k in keys]
+                    + [cell(k, view.slowdown(c, k), fmt_ratio, [c])
+                       for k in keys]
                     + ["≤1.3x / ≤1.5x"])
     if view.cases_of("classic"):
         means = classic_geomeans(view)
         rows.append(["classic programs, geomean (slowdown)"]
-                    + [cell(k, means[k][0], fmt_ratio) for k in keys]
+                    + [cell(k, means[k][0], fmt_ratio,
+                            view.cases_of("classic")) for k in keys]
                     + ["≤1.15x / ≤1.25x"])
     raw = view.cases_of("raw")
     if raw:
         rows.append(["RAW allocations without the GIL (slowdown)"]
-                    + [cell(k, view.slowdown(raw[0], k), fmt_ratio)
+                    + [cell(k, view.slowdown(raw[0], k), fmt_ratio, raw)
                        for k in keys] + ["—"])
     server = view.cases_of("server")
     if server:
         rows.append(["threaded server, req/s kept"]
                     + [cell(k, view.kept(server[0], k),
-                            lambda v: f"{v:.1f}%") for k in keys]
+                            lambda v: f"{v:.1f}%", server) for k in keys]
                     + ["≥90% / ≥85%"])
     scale = view.cases_of("scale")
     if scale:
         nums = scale_numbers(view, scale[0])
         objects = next((v["objects"] for v in nums.values()), 0)
         rows.append([f"snapshot+statistics at {objects:,} objects (s)"]
-                    + [cell(k, nums.get(k, {}).get("total"), fmt)
+                    + [cell(k, nums.get(k, {}).get("total"), fmt, scale)
                        if k != "memray" else "—" for k in keys]
                     + ["≥5x faster"])
         rows.append(["tracer bytes per live trace"]
@@ -395,8 +399,8 @@ def headline(view):
     startup = view.cases_of("startup")
     if startup:
         rows.append(["start-up, python -c pass (slowdown)"]
-                    + [cell(k, view.slowdown(startup[0], k), fmt_ratio)
-                       for k in keys] + ["—"])
+                    + [cell(k, view.slowdown(startup[0], k), fmt_ratio,
+                            startup) for k in keys] + ["—"])
     return table(["workload"] + labels + ["target ftm @1 / @25"], rows)
 
 
@@ -495,18 +499,24 @@ def chart(view, path):
     except ImportError:
         return False
     groups = []
+    targets = {}  # group index -> {mode key: fasttracemalloc target ratio}
     for case in view.cases_of("churn"):
+        if "8 threads" in case["name"]:
+            targets[len(groups)] = {"ftm@1": 1.3, "ftm@25": 1.5}
         groups.append((case["name"].replace(", 30-deep", ""),
                        {m["key"]: view.slowdown(case, m["key"])
                         for m in view.modes}))
     if view.cases_of("classic"):
         means = classic_geomeans(view)
+        targets[len(groups)] = {"ftm@1": 1.15, "ftm@25": 1.25}
         groups.append(("classic programs\n(geomean)",
                        {k: v[0] for k, v in means.items()}))
     for wl, label in (("raw", "RAW alloc/s\nwithout GIL"),
                       ("server", "HTTP server\nreq/s"),
                       ("startup", "start-up\n-c pass")):
         for case in view.cases_of(wl):
+            if wl == "server":  # >= 90% / 85% kept, as a slowdown
+                targets[len(groups)] = {"ftm@1": 1 / 0.90, "ftm@25": 1 / 0.85}
             groups.append((label, {m["key"]: view.slowdown(case, m["key"])
                                    for m in view.modes}))
     scale = view.cases_of("scale")
@@ -535,15 +545,23 @@ def chart(view, path):
         bars = ax.bar(xs, ys, width, label=label,
                       color=colors.get(mode["key"]))
         for bar, y in zip(bars, ys):
-            ax.annotate(f"{y:.1f}" if y < 10 else f"{y:.0f}",
+            ax.annotate(f"{y:.2f}" if y < 1 else f"{y:.1f}" if y < 10
+                        else f"{y:.0f}",
                         (bar.get_x() + bar.get_width() / 2, y),
                         ha="center", va="bottom", fontsize=7)
+        for g, goal in targets.items():
+            if mode["key"] in goal and mode["available"]:
+                x = g + (i - (len(modes) - 1) / 2) * width
+                ax.hlines(goal[mode["key"]], x - width / 2, x + width / 2,
+                          colors="black", linestyles="dashed", linewidth=1.5,
+                          label="_target")
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([g[0] for g in groups], fontsize=8)
     ax.set_ylabel("slowdown vs untraced (log scale; lower is better)\n"
-                  "snapshot+statistics: seconds relative to builtin nframe=1")
+                  "snapshot+statistics: seconds relative to builtin nframe=1"
+                  "\ndashed: fasttracemalloc's target (issue 4)", fontsize=9)
     quick = " (--quick: smoke-test sizes)" if view.meta.get(
         "size") == "quick" else ""
     ax.set_title(f"tracing overhead, {view.meta['date']}, "

@@ -142,6 +142,15 @@ def parse_result(stdout):
     return None
 
 
+def exit_text(returncode):
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit {returncode}"
+
+
 def last_line(text):
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     return lines[-1][:300] if lines else ""
@@ -195,7 +204,7 @@ class Suite:
         finally:
             self.cleanup_tmp()
         if proc.returncode != 0:
-            return None, (f"exit {proc.returncode}: "
+            return None, (f"{exit_text(proc.returncode)}: "
                           f"{last_line(proc.stderr) or last_line(proc.stdout)}")
         result = parse_result(proc.stdout)
         if result is None:
@@ -287,8 +296,8 @@ class Suite:
             self.cleanup_tmp()
         result = parse_result("".join(out_lines))
         if result is None:
-            return None, ("server printed no BENCH_RESULT (exit "
-                          f"{proc.returncode}): "
+            return None, ("server printed no BENCH_RESULT ("
+                          f"{exit_text(proc.returncode)}): "
                           + last_line("".join(err_lines)))
         bad = mode.check(result.get("tracer", {}))
         if bad:
