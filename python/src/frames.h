@@ -11,11 +11,13 @@
  * Frame record (ftm_frame, 16 bytes, opaque to the engine), two kinds told
  * apart by the low bit of `a`:
  *   kind CODE      a = PyCodeObject address (aligned, low bit 0),
- *                  b = instruction offset in code units (int64, as the
- *                      interpreter's LASTI).  Captured with the GIL held;
- *                  the code object is kept alive by codeset.c, so the
- *                  address cannot be reused while any record names it.
- *                  The line number is decoded only when a query needs it.
+ *                  b = the frame's instruction pointer (an address inside
+ *                      that code object's bytecode; always even) with
+ *                      bit 0 set if the frame is owned by a generator.
+ *                  Captured with the GIL held; the code object is kept
+ *                  alive by codeset.c, so neither address can be reused
+ *                  while any record names it.  The line number is decoded
+ *                  only when a query needs it (ftmpy_frame_line).
  *   kind RESOLVED  a = (filename id << 1) | 1 (filenames.c), b = line
  *                  number.  Captured WITHOUT the GIL (RAW domain), where no
  *                  reference can be taken: the line is decoded right there
@@ -49,21 +51,29 @@ PyThreadState *ftmpy_tstate_current(void);
 PyThreadState *ftmpy_tstate_own(void);
 
 /* Walk `ts`'s frame chain from the most recent frame, skipping incomplete
- * frames.  Stores up to `limit` kind-CODE records into frames[0..limit),
- * comparing each with the value already there (the previous capture).
- * Returns the number stored; *total gets the number of complete frames on
- * the whole stack, capped at FTM_MAX_NFRAME.  *changed is set to 1 if any
- * stored record differs from the previous content (left alone otherwise).
- * If newcode != NULL, the index of every stored record whose code pointer
- * differs from the previous content is appended to newcode[] (*n_newcode
+ * frames, as the builtin does.  Writes the kind-CODE record of the k-th
+ * complete frame into frames[k] for k < scap (scap >= limit: the records
+ * past `limit` are a comparison shadow, never given to the engine), and
+ * returns the number of complete frames on the whole stack, capped at
+ * FTM_MAX_NFRAME (the caller stores min(result, limit) of them).
+ *
+ * frames[] holds the previous capture on entry.  If `trust`, a frame whose
+ * record equals the previous record at the same position is known complete
+ * without reading its code object (completeness is a function of the code
+ * object, the instruction pointer and the generator bit); this is only
+ * sound if every code object named in frames[0..scap) is still alive and
+ * was not replaced at the same address (the caller holds references:
+ * codeset.h).  *changed is set to 1 if a record at a position < limit
+ * differs (left alone otherwise).  If newcode != NULL, every position
+ * < scap whose code pointer changed is appended to newcode[] (*n_newcode
  * counts them).  ts == NULL walks nothing. */
-uint16_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, uint16_t limit,
-                    uint16_t *total, int *changed, uint16_t *newcode,
-                    uint16_t *n_newcode);
+uint32_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, uint32_t scap,
+                    uint32_t limit, int trust, int *changed, uint16_t *newcode,
+                    uint32_t *n_newcode);
 
 /* Line number of a kind-CODE record, as the builtin computes it (negative
  * -> 0).  Needs only that the code object is alive; no GIL needed. */
-int ftmpy_code_line(PyObject *code, int64_t lasti);
+int ftmpy_frame_line(const ftm_frame *f);
 
 /* The code object's filename if it is a ready str, else NULL (borrowed). */
 PyObject *ftmpy_code_filename(PyObject *code);

@@ -45,62 +45,73 @@ PyThreadState *ftmpy_tstate_own(void)
     return PyGILState_GetThisThreadState();
 }
 
-uint16_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, uint16_t limit,
-                    uint16_t *total, int *changed, uint16_t *newcode,
-                    uint16_t *n_newcode)
+static inline uint64_t ip_key(const _PyInterpreterFrame *f)
 {
-    uint16_t n = 0;
-    uint32_t tot = 0;
-    uint16_t nn = 0;
+    return (uint64_t)(uintptr_t)f->prev_instr |
+           (uint64_t)(f->owner == FRAME_OWNED_BY_GENERATOR);
+}
+
+uint32_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, uint32_t scap,
+                    uint32_t limit, int trust, int *changed, uint16_t *newcode,
+                    uint32_t *n_newcode)
+{
+    uint32_t n = 0; /* complete frames seen */
+    uint32_t nn = 0;
     int ch = 0;
 
     if (ts != NULL && ts->cframe != NULL) {
         _PyInterpreterFrame *f = ts->cframe->current_frame;
         for (; f != NULL; f = f->previous) {
-            if (_PyFrame_IsIncomplete(f)) {
-                continue;
-            }
-            if (n < limit) {
-                PyCodeObject *code = f->f_code;
-                uint64_t a = (uint64_t)(uintptr_t)code;
-                uint64_t b = (uint64_t)(int64_t)_PyInterpreterFrame_LASTI(f);
-                if (frames[n].a != a) {
-                    ch = 1;
-                    frames[n].a = a;
-                    frames[n].b = b;
-                    if (newcode != NULL) {
-                        newcode[nn++] = n;
-                    }
-                } else if (frames[n].b != b) {
-                    ch = 1;
-                    frames[n].b = b;
+            if (n < scap) {
+                uint64_t a = (uint64_t)(uintptr_t)f->f_code;
+                uint64_t b = ip_key(f);
+                if (trust && frames[n].a == a && frames[n].b == b) {
+                    n++; /* same record as last time: complete */
+                    continue;
                 }
+                if (_PyFrame_IsIncomplete(f)) {
+                    continue;
+                }
+                if (frames[n].a != a) {
+                    if (newcode != NULL) {
+                        newcode[nn++] = (uint16_t)n;
+                    }
+                    ch |= n < limit;
+                } else if (frames[n].b != b) {
+                    ch |= n < limit;
+                }
+                frames[n].a = a;
+                frames[n].b = b;
                 n++;
-            } else if (tot >= FTM_MAX_NFRAME) {
-                break; /* stored all we may and the count is capped */
-            }
-            if (tot < FTM_MAX_NFRAME) {
-                tot++;
+            } else {
+                if (_PyFrame_IsIncomplete(f)) {
+                    continue;
+                }
+                if (++n >= FTM_MAX_NFRAME) {
+                    break; /* the count is capped, nothing more to store */
+                }
             }
         }
     }
-    *total = (uint16_t)tot;
     if (ch) {
         *changed = 1;
     }
     if (n_newcode != NULL) {
         *n_newcode = nn;
     }
-    return n;
+    return n < FTM_MAX_NFRAME ? n : FTM_MAX_NFRAME;
 }
 
-int ftmpy_code_line(PyObject *code, int64_t lasti)
+int ftmpy_frame_line(const ftm_frame *f)
 {
-    if (lasti < -1 || lasti > INT_MAX / (int64_t)sizeof(_Py_CODEUNIT)) {
+    PyCodeObject *code = (PyCodeObject *)(uintptr_t)f->a;
+    uintptr_t ip = (uintptr_t)(f->b & ~(uint64_t)1);
+    intptr_t units = ((intptr_t)ip - (intptr_t)(uintptr_t)_PyCode_CODE(code)) /
+                     (intptr_t)sizeof(_Py_CODEUNIT);
+    if (units < -1 || units > INT_MAX / (intptr_t)sizeof(_Py_CODEUNIT)) {
         return 0;
     }
-    int line = PyCode_Addr2Line((PyCodeObject *)code,
-                                (int)lasti * (int)sizeof(_Py_CODEUNIT));
+    int line = PyCode_Addr2Line(code, (int)units * (int)sizeof(_Py_CODEUNIT));
     return line < 0 ? 0 : line;
 }
 

@@ -137,9 +137,21 @@ int ftmpy_hooks_init(void)
     return 0;
 }
 
-/* Make the thread's buffers hold `limit` frames; resets both caches. */
+/* Frames compared per walk: the stored ones plus a shadow of SHADOW_EXTRA
+ * older ones (see ftmpy_walk: a frame found unchanged there needs no read
+ * of its code object). */
+#define SHADOW_EXTRA 256u
+
+static inline uint32_t shadow_cap(uint32_t limit)
+{
+    uint32_t c = limit + SHADOW_EXTRA;
+    return c < FTM_MAX_NFRAME ? c : FTM_MAX_NFRAME;
+}
+
+/* Make the thread's buffers fit nframe `limit`; resets both caches. */
 static int tls_reserve(tcache *t, uint32_t limit)
 {
+    limit = shadow_cap(limit);
     size_t bytes = (size_t)limit * (3 * sizeof(ftm_frame) + sizeof(uint16_t));
     void *blk = calloc(1, bytes);
     if (blk == NULL) {
@@ -192,38 +204,44 @@ static ftm_traceback *capture_code(tcache *t, PyThreadState *ts,
         t->epoch = ftmpy_code_epoch;
     }
     int changed = 0;
-    uint16_t total = 0;
-    uint16_t nnew = 0;
-    uint16_t n = ftmpy_walk(ts, t->code_frames, limit, &total, &changed,
-                            t->newcode, &nnew);
-    if (n == 0) {
+    uint32_t nnew = 0;
+    uint32_t total = ftmpy_walk(ts, t->code_frames, t->cap, limit, 1, &changed,
+                                t->newcode, &nnew);
+    if (total == 0) {
         return unknown_tb(t);
     }
-    for (uint16_t k = 0; k < nnew; k++) {
+    for (uint32_t k = 0; k < nnew; k++) {
         ftm_frame *f = &t->code_frames[t->newcode[k]];
         PyObject *code = (PyObject *)(uintptr_t)f->a;
-        if (ftmpy_codeset_add(code) < 0) {
-            uint32_t fid = 0;
-            if (ftmpy_filename_intern(ftmpy_code_filename(code), &fid) < 0) {
-                atomic_fetch_add_explicit(&st_filename_oom, 1,
-                                          memory_order_relaxed);
-            }
-            f->b = (uint64_t)ftmpy_code_line(code, (int64_t)f->b);
-            f->a = FTMPY_RESOLVED_A(fid);
-            atomic_fetch_add_explicit(&st_coderef_oom, 1,
+        if (ftmpy_codeset_add(code) == 0) {
+            continue;
+        }
+        if (t->newcode[k] >= limit) {
+            f->a = f->b = 0; /* shadow only: never matches, always checked */
+            continue;
+        }
+        uint32_t fid = 0;
+        if (ftmpy_filename_intern(ftmpy_code_filename(code), &fid) < 0) {
+            atomic_fetch_add_explicit(&st_filename_oom, 1,
                                       memory_order_relaxed);
         }
+        f->b = (uint64_t)ftmpy_frame_line(f);
+        f->a = FTMPY_RESOLVED_A(fid);
+        atomic_fetch_add_explicit(&st_coderef_oom, 1, memory_order_relaxed);
     }
+    uint16_t n = (uint16_t)(total < limit ? total : limit);
     ftm_traceback *tb = &t->code_tb;
     if (changed || n != tb->nframe || total != tb->total_nframe) {
         tb->nframe = n;
-        tb->total_nframe = total;
+        tb->total_nframe = (uint16_t)total;
         tb->cached_id = FTM_TB_NONE;
     }
     return tb;
 }
 
-/* No GIL.  Kind-RESOLVED capture of the thread's own stack. */
+/* No GIL.  Kind-RESOLVED capture of the thread's own stack.  No shadow
+ * comparison here (trust = 0): without references, a code address seen by
+ * an earlier walk may have been reused. */
 static ftm_traceback *capture_resolved(tcache *t, PyThreadState *own,
                                        uint16_t limit)
 {
@@ -232,12 +250,12 @@ static ftm_traceback *capture_resolved(tcache *t, PyThreadState *own,
         return unknown_tb(t);
     }
     int changed = 0;
-    uint16_t total = 0;
-    uint16_t n =
-        ftmpy_walk(own, t->scratch, limit, &total, &changed, NULL, NULL);
-    if (n == 0) {
+    uint32_t total =
+        ftmpy_walk(own, t->scratch, limit, limit, 0, &changed, NULL, NULL);
+    if (total == 0) {
         return unknown_tb(t);
     }
+    uint16_t n = (uint16_t)(total < limit ? total : limit);
     for (uint16_t i = 0; i < n; i++) {
         ftm_frame *f = &t->scratch[i];
         PyObject *code = (PyObject *)(uintptr_t)f->a;
@@ -246,7 +264,7 @@ static ftm_traceback *capture_resolved(tcache *t, PyThreadState *own,
             atomic_fetch_add_explicit(&st_filename_oom, 1,
                                       memory_order_relaxed);
         }
-        f->b = (uint64_t)ftmpy_code_line(code, (int64_t)f->b);
+        f->b = (uint64_t)ftmpy_frame_line(f);
         f->a = FTMPY_RESOLVED_A(fid);
     }
     ftm_traceback *tb = &t->res_tb;
@@ -257,7 +275,7 @@ static ftm_traceback *capture_resolved(tcache *t, PyThreadState *own,
         t->scratch = tmp;
         tb->frames = t->res_frames;
         tb->nframe = n;
-        tb->total_nframe = total;
+        tb->total_nframe = (uint16_t)total;
         tb->cached_id = FTM_TB_NONE;
     }
     return tb;
@@ -267,7 +285,7 @@ static inline ftm_traceback *capture(tcache *t, int raw)
 {
     uint16_t limit =
         (uint16_t)atomic_load_explicit(&g_nframe, memory_order_relaxed);
-    if (t->cap < limit && tls_reserve(t, limit) < 0) {
+    if (t->cap < shadow_cap(limit) && tls_reserve(t, limit) < 0) {
         atomic_fetch_add_explicit(&st_capture_oom, 1, memory_order_relaxed);
         return unknown_tb(t);
     }

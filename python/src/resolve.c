@@ -173,7 +173,7 @@ static PyObject *frame_tuple(const ftm_frame *f)
         } else {
             fn = ftmpy_filename_str(0);
         }
-        line = ftmpy_code_line(code, (int64_t)f->b);
+        line = ftmpy_frame_line(f);
     }
     PyObject *t = new_untracked_pair(fn, PyLong_FromLong(line));
     if (t == NULL) {
