@@ -63,10 +63,11 @@ PyThreadState *ftmpy_tstate_own(void);
  * object, the instruction pointer and the generator bit); this is only
  * sound if every code object named in frames[0..scap) is still alive and
  * was not replaced at the same address (the caller holds references:
- * codeset.h).  *changed is set to 1 if a record at a position < limit
- * differs (left alone otherwise).  If newcode != NULL, every position
- * < scap whose code pointer changed is appended to newcode[] (*n_newcode
- * counts them).  ts == NULL walks nothing. */
+ * codeset.h).  Bits are OR-ed into *changed: 1 if the record at position 0
+ * differs from the previous one, 2 if one at positions 1..limit-1 does.  If
+ * newcode != NULL, every position < scap whose code pointer changed is
+ * appended to newcode[] (*n_newcode counts them).  ts == NULL walks nothing.
+ */
 uint32_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, uint32_t scap,
                     uint32_t limit, int trust, int *changed, uint16_t *newcode,
                     uint32_t *n_newcode);

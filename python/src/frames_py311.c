@@ -76,9 +76,9 @@ uint32_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, uint32_t scap,
                     if (newcode != NULL) {
                         newcode[nn++] = (uint16_t)n;
                     }
-                    ch |= n < limit;
+                    ch |= n < limit ? (n == 0 ? 1 : 2) : 0;
                 } else if (frames[n].b != b) {
-                    ch |= n < limit;
+                    ch |= n < limit ? (n == 0 ? 1 : 2) : 0;
                 }
                 frames[n].a = a;
                 frames[n].b = b;

@@ -36,6 +36,9 @@
  * (res_frames/res_tb).  ftmpy_walk() writes the new capture over the old
  * one comparing as it goes; if nothing changed the same ftm_traceback (with
  * the engine's cached id) is passed again and the engine skips interning.
+ * On top of that, up to SLOTS recent tracebacks that share frames 1..n-1
+ * with the current capture are kept (tb_slot), so a loop allocating on a
+ * few lines of one function re-interns nothing either.
  * Every kind-CODE value in code_frames[0..cap) is a member of the code set
  * of epoch t->epoch; when ftmpy_code_epoch moves (stop/clear released the
  * set) the cache is zeroed first.  Code pointers that changed since the
@@ -90,6 +93,22 @@ static atomic_size_t st_tls_bytes;
 
 static const ftm_frame unknown_frame = {FTMPY_RESOLVED_A(0), 0};
 
+/* A thread's recent tracebacks that differ only in the most recent frame
+ * (a function allocating on several lines in a loop).  A slot is reused
+ * when its `version` equals the thread's current one -- so frames 1..n-1,
+ * nframe and total_nframe are those of the current capture -- and its
+ * `top` equals the current frame 0: then its frames are exactly the
+ * current capture and the engine's cached id in `tb` is right, without
+ * hashing.  Exact by construction, no hashing of frames in the module. */
+#define SLOTS 8u
+#define SLOT_MAX_NFRAME 64u
+
+typedef struct tb_slot {
+    uint64_t version;
+    ftm_frame top;
+    ftm_traceback tb; /* frames -> this slot's own copy */
+} tb_slot;
+
 typedef struct tcache {
     int busy;
     int suppress;
@@ -102,9 +121,14 @@ typedef struct tcache {
     ftm_frame *res_frames;
     ftm_frame *scratch;
     uint16_t *newcode;
-    ftm_traceback code_tb;
+    ftm_traceback code_tb; /* the last kind-CODE capture (descriptor) */
     ftm_traceback res_tb;
     ftm_traceback unk_tb;
+    /* Recent-traceback slots (only when nframe <= SLOT_MAX_NFRAME). */
+    uint64_t version;       /* bumped when frames 1.. or the counts change */
+    ftm_traceback *last;    /* what the previous kind-CODE capture returned */
+    ftm_frame *slot_frames; /* SLOTS * cap_stored frames, or NULL */
+    tb_slot slots[SLOTS];
 } tcache;
 
 static _Thread_local tcache tls;
@@ -151,8 +175,10 @@ static inline uint32_t shadow_cap(uint32_t limit)
 /* Make the thread's buffers fit nframe `limit`; resets both caches. */
 static int tls_reserve(tcache *t, uint32_t limit)
 {
+    uint32_t nslot = limit <= SLOT_MAX_NFRAME ? limit : 0;
     limit = shadow_cap(limit);
-    size_t bytes = (size_t)limit * (3 * sizeof(ftm_frame) + sizeof(uint16_t));
+    size_t bytes = (size_t)limit * (3 * sizeof(ftm_frame) + sizeof(uint16_t)) +
+                   (size_t)SLOTS * nslot * sizeof(ftm_frame);
     void *blk = calloc(1, bytes);
     if (blk == NULL) {
         return -1;
@@ -174,7 +200,14 @@ static int tls_reserve(tcache *t, uint32_t limit)
     t->code_frames = blk;
     t->res_frames = t->code_frames + limit;
     t->scratch = t->res_frames + limit;
-    t->newcode = (uint16_t *)(t->scratch + limit);
+    t->slot_frames = nslot ? t->scratch + limit : NULL;
+    t->newcode = (uint16_t *)(t->scratch + limit + (size_t)SLOTS * nslot);
+    memset(t->slots, 0, sizeof(t->slots));
+    for (uint32_t i = 0; nslot && i < SLOTS; i++) {
+        t->slots[i].tb.frames = t->slot_frames + (size_t)i * nslot;
+    }
+    t->version++;
+    t->last = NULL;
     memset(&t->code_tb, 0, sizeof(t->code_tb));
     memset(&t->res_tb, 0, sizeof(t->res_tb));
     t->code_tb.frames = t->code_frames;
@@ -202,6 +235,8 @@ static ftm_traceback *capture_code(tcache *t, PyThreadState *ts,
         memset(&t->code_tb, 0, sizeof(t->code_tb));
         t->code_tb.frames = t->code_frames;
         t->epoch = ftmpy_code_epoch;
+        t->version++;
+        t->last = NULL;
     }
     int changed = 0;
     uint32_t nnew = 0;
@@ -227,16 +262,40 @@ static ftm_traceback *capture_code(tcache *t, PyThreadState *ts,
         }
         f->b = (uint64_t)ftmpy_frame_line(f);
         f->a = FTMPY_RESOLVED_A(fid);
+        changed |= 3; /* the record changed after the walk compared it */
         atomic_fetch_add_explicit(&st_coderef_oom, 1, memory_order_relaxed);
     }
     uint16_t n = (uint16_t)(total < limit ? total : limit);
     ftm_traceback *tb = &t->code_tb;
-    if (changed || n != tb->nframe || total != tb->total_nframe) {
+    if ((changed & 2) || n != tb->nframe || total != tb->total_nframe) {
+        t->version++;
+        changed |= 2;
+    }
+    if (changed) {
         tb->nframe = n;
         tb->total_nframe = (uint16_t)total;
         tb->cached_id = FTM_TB_NONE;
     }
-    return tb;
+    if (t->slot_frames == NULL) {
+        return tb; /* deep nframe: one-entry cache only */
+    }
+    if (!changed && t->last != NULL) {
+        return t->last;
+    }
+    const ftm_frame *top = &t->code_frames[0];
+    uint64_t h = (top->a ^ (top->b >> 1)) * UINT64_C(0x9E3779B97F4A7C15);
+    tb_slot *s = &t->slots[h >> 61];
+    if (s->version != t->version || s->top.a != top->a || s->top.b != top->b) {
+        memcpy((ftm_frame *)s->tb.frames, t->code_frames,
+               (size_t)n * sizeof(ftm_frame));
+        s->tb.nframe = n;
+        s->tb.total_nframe = (uint16_t)total;
+        s->tb.cached_id = FTM_TB_NONE;
+        s->version = t->version;
+        s->top = *top;
+    }
+    t->last = &s->tb;
+    return t->last;
 }
 
 /* No GIL.  Kind-RESOLVED capture of the thread's own stack.  No shadow
@@ -410,19 +469,30 @@ static const PyMemAllocatorEx wrappers[H_COUNT] = {
     {&hooks[H_OBJ], obj_malloc, obj_calloc, obj_realloc, obj_free},
 };
 
+/* in_chain[i]: our wrapper is in domain i's allocator chain (we installed
+ * it and have not restored the original since).  If another hook was
+ * installed on top of ours (e.g. the builtin tracemalloc started while we
+ * were tracing), uninstall cannot take ours out without breaking theirs:
+ * our wrapper stays in the chain, passing through while not tracing, and
+ * the next install must NOT wrap again -- our wrappers ignore ctx, so a
+ * second copy above theirs would call theirs, which calls ours, forever.
+ * GIL only. */
+static int in_chain[H_COUNT];
+
 void ftmpy_hooks_install(uint16_t nframe)
 {
     atomic_store_explicit(&g_nframe, nframe, memory_order_relaxed);
     for (int i = 0; i < H_COUNT; i++) {
+        if (in_chain[i]) {
+            continue; /* on top, or below someone else's hook */
+        }
         PyMemAllocatorEx cur;
         PyMem_GetAllocator(hooks[i].domain, &cur);
-        if (cur.malloc == wrappers[i].malloc) {
-            continue; /* already ours */
-        }
         if (memcmp(&cur, &hooks[i].orig, sizeof(cur)) != 0) {
             hooks[i].orig = cur;
         }
         PyMem_SetAllocator(hooks[i].domain, (PyMemAllocatorEx *)&wrappers[i]);
+        in_chain[i] = 1;
     }
     atomic_store_explicit(&g_tracing, 1, memory_order_relaxed);
 }
@@ -433,8 +503,9 @@ void ftmpy_hooks_uninstall(void)
     for (int i = 0; i < H_COUNT; i++) {
         PyMemAllocatorEx cur;
         PyMem_GetAllocator(hooks[i].domain, &cur);
-        if (cur.malloc == wrappers[i].malloc) {
+        if (in_chain[i] && cur.malloc == wrappers[i].malloc) {
             PyMem_SetAllocator(hooks[i].domain, &hooks[i].orig);
+            in_chain[i] = 0;
         }
     }
 }

@@ -503,6 +503,37 @@ def test_lifecycle_from_threads_while_allocating(tmp_path):
     assert out == {"consistent": True, "peak_ge": True, "objs": True}
 
 
+def test_builtin_hooked_on_top_of_ours(tmp_path):
+    # The builtin starts while we trace, so its hooks wrap ours; we stop
+    # (ours must stay in the chain, passing through) and start again (ours
+    # must not wrap a second time: that would recurse forever).
+    script = IMPORT_MODULE + """
+    import _tracemalloc as b
+    m.start(3)
+    b.start(2)
+    m.stop()
+    x = [bytearray(100) for _ in range(100)]
+    m.start(4)
+    y = bytearray(5555)
+    both = (m._get_object_traceback(y), b._get_object_traceback(y))
+    b.stop()
+    z = bytearray(777)
+    after = m._get_object_traceback(z)
+    m.stop()
+    m.start(1)
+    w = bytearray(778)
+    restarted = m._get_object_traceback(w)
+    m.stop()
+    print(json.dumps([both, after, restarted, m._get_object_traceback(w)]))
+    """
+    both, after, restarted, stopped = run_script(tmp_path, script, OURS)
+    path = str(tmp_path / "script.py")
+    assert both[0] == both[1] == [[path, 10]]
+    assert after == [[path, 13]]
+    assert restarted == [[path, 17]]
+    assert stopped is None
+
+
 def test_fork_child_keeps_tracing(tmp_path):
     script = IMPORT_MODULE + """
     import os
