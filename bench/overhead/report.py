@@ -288,7 +288,10 @@ def scale_numbers(view, case):
                 total_min=min(e["seconds"] for e in ex),
                 total_max=max(e["seconds"] for e in ex),
                 bytes_per_trace=med([e["bytes_per_trace"] for e in ex
-                                     if e.get("bytes_per_trace")]))
+                                     if e.get("bytes_per_trace")]),
+                marginal=med([e["tracer_memory_growth"] / objects
+                              for e in ex]),
+                snapshot_type=ex[0].get("snapshot_type", "?"))
             row["rss_per_trace"] = (
                 (row["rss_growth"] - base_rss) / objects
                 if base_rss is not None else None)
@@ -331,18 +334,23 @@ def scale_section(view):
             f"{fmt(n.get('total'))} ({fmt(n.get('total_min'))}–"
             f"{fmt(n.get('total_max'))})",
             f"{speedup:.1f}x" if speedup else "—",
-            fmt(n.get("bytes_per_trace"), 1),
+            f"{fmt(n.get('bytes_per_trace'), 1)} / "
+            f"{fmt(n.get('marginal'), 1)}",
             fmt(rpt, 1) if rpt is not None else "—",
             "; ".join(x for x in (issue_cell("scale", key, speedup if
                                              mode["kind"] == "ftm" else None),
                                   issue_cell("bytes", key,
                                              n.get("bytes_per_trace")))
                       if x) + view.failure_note(case, key)])
+    classes = sorted({f"`{n['snapshot_type']}`" for n in nums.values()
+                      if n.get("snapshot_type")})
+    note = ("\n\nSnapshot classes: " + ", ".join(classes)) if classes else ""
     return table(["mode", "live traces", "build s (vs untraced)",
                   "take_snapshot s", "statistics('lineno') s",
                   "snapshot+statistics s: median (min–max)",
-                  "vs builtin, same nframe", "tracer bytes/trace",
-                  "RSS bytes/trace over untraced", "issue 4"], rows)
+                  "vs builtin, same nframe",
+                  "tracer bytes/trace: total / marginal",
+                  "RSS bytes/trace over untraced", "issue 4"], rows) + note
 
 
 def headline(view):
@@ -463,8 +471,11 @@ def render(view, chart_name=None):
         case = view.cases_of("scale")[0]
         out += [f"## 5. Scale: {case['name']}", "",
                 "Live traces counted in the snapshot (the workload's objects "
-                "plus the interpreter's own). Tracer bytes/trace = "
-                "get_tracemalloc_memory() / live traces; RSS bytes/trace = "
+                "plus the interpreter's own). Tracer bytes/trace: total = "
+                "get_tracemalloc_memory() / live traces (issue 4's measure; "
+                "includes fixed costs); marginal = growth of "
+                "get_tracemalloc_memory() while building / objects. "
+                "RSS bytes/trace = "
                 "(RSS growth while building the objects − the untraced "
                 "process's growth) / objects. memray has no snapshot API.",
                 "", scale, ""]

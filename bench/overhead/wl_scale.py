@@ -3,7 +3,8 @@
 Owns: building ``objects`` live small objects (bytes of 8..71 bytes: one
 allocation, so one trace, each) from 64 call sites at 16 stack depths (about
 a thousand distinct tracebacks at nframe 25, 64 distinct lines at nframe 1),
-then timing ``take_snapshot()`` and ``Snapshot.statistics('lineno')``, and
+then timing ``take_snapshot()`` and ``Snapshot.statistics('lineno')`` (and
+checking that the statistics count every trace of the snapshot once), and
 measuring tracer memory: ``get_tracemalloc_memory()`` divided by the live
 traces in the snapshot, and the process's RSS growth across the build (the
 runner subtracts the untraced process's growth to get the tracer's share).
@@ -99,7 +100,14 @@ def main():
         t0 = time.perf_counter()
         stats = snapshot.statistics("lineno")
         statistics_seconds = time.perf_counter() - t0
+        counted = sum(stat.count for stat in stats)
+        if counted != live:
+            # statistics() must account for every trace exactly once
+            raise SystemExit(f"statistics('lineno') counts {counted} traces, "
+                             f"the snapshot holds {live}")
         result.update(
+            snapshot_type=f"{type(snapshot).__module__}."
+                          f"{type(snapshot).__qualname__}",
             snapshot_seconds=snapshot_seconds,
             statistics_seconds=statistics_seconds,
             seconds=snapshot_seconds + statistics_seconds,
