@@ -152,6 +152,13 @@ def table(header, rows):
     return "\n".join(out)
 
 
+def checksums_differ(view, case):
+    """True when the modes' runs of a case did not all compute the same."""
+    sums = {json.dumps(e.get("checksum")) for m in view.modes
+            for e in view.extras(case, m["key"]) if "checksum" in e}
+    return len(sums) > 1
+
+
 def timing_table(view, case, issue_kind=None, scale=1.0, unit="s"):
     rows = []
     for mode in view.modes:
@@ -166,8 +173,10 @@ def timing_table(view, case, issue_kind=None, scale=1.0, unit="s"):
                      fmt(max(samples)), fmt_ratio(ratio),
                      issue_cell(issue_kind, key, ratio)
                      + view.failure_note(case, key)])
+    warn = ("\n\n⚠ the modes' checksums differ: some mode did different "
+            "work" if checksums_differ(view, case) else "")
     return table(["mode", f"median ({unit})", "min", "max",
-                  "ratio vs untraced", "issue 4"], rows)
+                  "ratio vs untraced", "issue 4"], rows) + warn
 
 
 def throughput_table(view, case, issue_kind=None):
@@ -223,9 +232,7 @@ def classic_section(view):
             status = view.status(case, mode["key"])
             row.append(status if status
                        else fmt_ratio(view.slowdown(case, mode["key"])))
-        checks = {json.dumps(e.get("checksum")) for m in view.modes
-                  for e in view.extras(case, m["key"])}
-        if len(checks) > 1:
+        if checksums_differ(view, case):
             row[0] += " ⚠ checksums differ between modes"
         rows.append(row)
     row = ["**geometric mean**", ""]

@@ -5,7 +5,8 @@ small window of live objects so frees happen out of allocation order) and its
 threaded driver.  ``iters`` is the total number of loop iterations, split
 evenly over ``threads``; every thread runs the loop with its stack ``depth``
 frames deep.  Timed region: from the release of the start barrier to the
-join of the last thread.  Prints BENCH_RESULT with ``seconds``.
+join of the last thread.  Prints BENCH_RESULT with ``seconds`` and a
+checksum of the work (the report checks every mode computed the same).
 
     python wl_churn.py iters=200000 threads=8 depth=30
 """
@@ -60,7 +61,7 @@ def main():
     if 0 in out:
         raise SystemExit("a churn thread did not finish")
     benchlib.emit(seconds=seconds, iters=per_thread * nthreads,
-                  threads=nthreads, depth=args["depth"])
+                  threads=nthreads, depth=args["depth"], checksum=sum(out))
 
 
 if __name__ == "__main__":
