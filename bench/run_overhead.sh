@@ -71,12 +71,14 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 vpy="$venv/bin/python"
 pip=("$vpy" -m pip install -q --disable-pip-version-check)
+# Import checks run where the workloads run, so no source tree can shadow them.
+importable() { (cd "$here/overhead" && "$vpy" -c "import $1") >/dev/null 2>&1; }
 
-if ! "$vpy" -c 'import matplotlib' 2>/dev/null; then
+if ! importable matplotlib; then
     say "installing matplotlib into the venv"
     "${pip[@]}" matplotlib 2>&1 | grep -v '^WARNING: Location' || true
 fi
-if ! "$vpy" -c 'import memray' 2>/dev/null; then
+if ! importable memray; then
     say "installing memray into the venv"
     "${pip[@]}" memray 2>&1 | grep -v '^WARNING: Location' || true
 fi
@@ -90,7 +92,7 @@ if [ -f "$root/pyproject.toml" ]; then
                    pyproject.toml CMakeLists.txt python core include 2>/dev/null \
                | sort | xargs -r sha1sum 2>/dev/null | sha1sum | cut -c1-16) || true
     if [ "$(cat "$marker" 2>/dev/null)" != "$src_hash" ] \
-        || ! "$vpy" -c 'import fasttracemalloc' 2>/dev/null; then
+        || ! importable fasttracemalloc; then
         say "installing fasttracemalloc into the venv (pip install $root)"
         log="$venv/fasttracemalloc-install.log"
         if "$vpy" -m pip install --disable-pip-version-check "$root" >"$log" 2>&1; then

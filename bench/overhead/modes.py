@@ -101,8 +101,11 @@ def all_modes():
 
 def _probe(python, code, env, timeout=60):
     try:
+        # cwd: the workloads' directory, where the children run too (never
+        # a directory whose packages could shadow the installed ones)
         proc = subprocess.run([python, "-c", code], env=env, timeout=timeout,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__)))
     except subprocess.TimeoutExpired:
         return None, "timed out"
     if proc.returncode != 0:
