@@ -11,6 +11,13 @@ first), size, count], ...] sorted}.
 Determinism: run with PYTHONHASHSEED=0; the cyclic GC is collected (which
 also empties CPython's free lists) and disabled before tracing starts;
 every module the workloads use is imported before tracing starts.
+
+Free lists: on 3.11 an object popped from a free list is re-stamped with
+the current traceback only by the builtin (see run_cpython_suite.py).  So
+the free lists are emptied again (gc.collect) between the workload and the
+snapshot -- otherwise the snapshot's own list could reuse an entry the
+workload freed -- and the workloads avoid keeping objects that reuse a
+traced entry (diff_workloads.py).
 """
 
 import gc
@@ -19,6 +26,7 @@ import os
 import sys
 import threading
 import tracemalloc
+import _weakrefset
 
 import diff_workloads
 
@@ -39,12 +47,17 @@ def main(tracer, nframe, workload):
     gc.disable()
     mod.start(nframe)
     kept = fn()
+    # Empty the free lists before the snapshot allocates: an object the
+    # snapshot makes must not reuse a traced entry the workload freed.
+    gc.collect()
     snapshot = mod.take_snapshot()
     mod.stop()
     excluded = [tracemalloc.Filter(False, HERE),
                 tracemalloc.Filter(False, tracemalloc.__file__),
-                # thread bookkeeping (locks, _active...) varies with timing
-                tracemalloc.Filter(False, threading.__file__)]
+                # thread bookkeeping (locks, _active, the _dangling
+                # WeakSet) varies with timing and reuses free-list entries
+                tracemalloc.Filter(False, threading.__file__),
+                tracemalloc.Filter(False, _weakrefset.__file__)]
     if tracer != "builtin":
         excluded.append(tracemalloc.Filter(False, tracer_dir + os.sep + "*"))
     snapshot = snapshot.filter_traces(excluded)

@@ -76,15 +76,16 @@ def w_recursion():
 
 
 def _thread_work(seed, box):
-    # Keeps only tuples of > 20 items, str and bytes: types without a free
-    # list, so thread interleaving cannot change which traced free-list
-    # entry an object reuses (see diff_harness.py).
+    # Keeps only tuples of > 20 items, str and bytes (types without a free
+    # list) and builds them without temporary small tuples (f-strings, str
+    # keys), so no kept object can reuse a traced free-list entry whatever
+    # the interleaving (see diff_harness.py).
     def deep(level):
         if level:
             return deep(level - 1)
-        return (tuple(("t%d-%d" % (seed, i)) * 2 for i in range(1500)),
-                tuple(bytes(100 + seed) for _ in range(200)))
-    box[seed] = deep(20 + seed)
+        box[f"s{seed}"] = tuple(f"t{seed}-{i}" * 2 for i in range(1500))
+        box[f"b{seed}"] = tuple(bytes(100 + seed) for _ in range(200))
+    deep(20 + seed)
 
 
 def w_threads():

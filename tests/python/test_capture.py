@@ -527,10 +527,15 @@ def test_builtin_hooked_on_top_of_ours(tmp_path):
     print(json.dumps([both, after, restarted, m._get_object_traceback(w)]))
     """
     both, after, restarted, stopped = run_script(tmp_path, script, OURS)
-    path = str(tmp_path / "script.py")
-    assert both[0] == both[1] == [[path, 10]]
-    assert after == [[path, 13]]
-    assert restarted == [[path, 17]]
+    path = tmp_path / "script.py"
+    lines = path.read_text().splitlines()
+
+    def where(text):
+        return [[str(path), lines.index(text) + 1]]
+
+    assert both[0] == both[1] == where("y = bytearray(5555)")
+    assert after == where("z = bytearray(777)")
+    assert restarted == where("w = bytearray(778)")
     assert stopped is None
 
 
