@@ -60,6 +60,7 @@
 #include "memory.h"
 #include "merger.h"
 #include "ring.h"
+#include "thread_registry.h"
 #include "sequence.h"
 #include "tb_pool.h"
 #include "trace_map.h"

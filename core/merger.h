@@ -33,9 +33,9 @@
  * holding a lock that the owner of m needs: a producer's push takes no lock.
  *
  * Threads: ftm_merger_step / _flush_locked / _apply_* need the apply lock;
- * lock order lifecycle -> apply -> registry.  All fields below `lock` are
- * guarded by it (plain fields, no atomics) except `run` (merger thread stop
- * flag: atomic, relaxed polling, seq_cst store).
+ * lock order lifecycle -> apply -> registry (thread_registry.h).  All fields
+ * below `lock` are guarded by it (plain fields, no atomics) except `run`
+ * (merger thread stop flag: atomic, relaxed polling, seq_cst store).
  */
 #ifndef FTM_CORE_MERGER_H
 #define FTM_CORE_MERGER_H
@@ -48,6 +48,7 @@
 
 #include "fasttracemalloc.h"
 #include "ring.h"
+#include "thread_registry.h"
 #include "trace_map.h"
 
 #define FTM_WINDOW_EVENTS (1u << 16) /* W: 65536 events = 2 MiB */

@@ -1,62 +1,19 @@
 /*
- * ring.c -- creation, registration and reclamation of per-thread rings
- * (owner: ENGINE-FLOW).  The contract is in ring.h.
+ * ring.c -- creation and release of one thread's event ring
+ * (owner: ENGINE-FLOW).  The ring's protocol is in ring.h; which thread owns
+ * which ring, and when it is freed, in thread_registry.h.
  *
- * Shared state here
- *   registry.head, .rings_reclaimed, .reclaimed_full_waits/_drains
- *                           registry lock.
- *   registry.threads        atomic, relaxed fetch_add (once per ring).
- *   registry.key            created once (pthread_once); its destructor runs
- *                           on the exiting thread.
+ * A ring is one block of engine memory: the header aligned to a cache line
+ * (ck keeps its two indices on separate lines inside it), then the slots.
  */
 #include "ring.h"
 
-#include <pthread.h>
 #include <string.h>
 
 #include "memory.h"
 
-__thread ftm_tls ftm_tls_self;
-
-static struct {
-    pthread_mutex_t lock;
-    ftm_ring *head;
-    _Atomic uint64_t threads;
-    uint64_t rings_reclaimed;
-    uint64_t reclaimed_full_waits;
-    uint64_t reclaimed_drains;
-    pthread_key_t key;
-    int key_ok;
-} registry = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-
-/* Runs on the exiting thread, after its last recorded event (unless another
- * destructor records again: then ftm_ring_attach sets the key once more and
- * this runs in a later round). */
-static void ring_thread_exit(void *value)
+ftm_ring *ftm_ring_new(uint32_t capacity, uint32_t thread_id)
 {
-    ftm_ring *r = value;
-    if (ftm_tls_self.ring == r) {
-        ftm_tls_self.ring = NULL;
-    }
-    atomic_store_explicit(&r->closed, 1, memory_order_release);
-}
-
-static void key_create(void)
-{
-    registry.key_ok = pthread_key_create(&registry.key, ring_thread_exit) == 0;
-}
-
-ftm_ring *ftm_ring_attach(uint32_t capacity)
-{
-    if (capacity < FTM_RING_MIN_CAPACITY || capacity > FTM_RING_MAX_CAPACITY ||
-        (capacity & (capacity - 1)) != 0) {
-        capacity = FTM_RING_DEFAULT_CAPACITY;
-    }
-    pthread_once(&key_once, key_create);
-
-    /* One block: the ring header aligned to a cache line, then the slots. */
     size_t hdr = (sizeof(ftm_ring) + 63) & ~(size_t)63;
     size_t bytes = 64 + hdr + (size_t)capacity * sizeof(ftm_event);
     void *base = ftm_mem_alloc(bytes);
@@ -69,76 +26,15 @@ ftm_ring *ftm_ring_attach(uint32_t capacity)
     r->buf = (ftm_event *)(a + hdr);
     ck_ring_init(&r->ck, capacity);
     r->capacity = capacity;
+    r->thread_id = thread_id;
     r->alloc_base = base;
     r->alloc_bytes = bytes;
-    r->thread_id = (uint32_t)(atomic_fetch_add_explicit(&registry.threads, 1,
-                                                        memory_order_relaxed) +
-                              1);
-
-    /* Without the key the ring could never be reclaimed; it still works
-     * (it is freed on no path, which only leaks engine memory, counted in
-     * ftm_engine_memory). */
-    if (registry.key_ok) {
-        (void)pthread_setspecific(registry.key, r);
-    }
-
-    pthread_mutex_lock(&registry.lock);
-    r->next = registry.head;
-    registry.head = r;
-    pthread_mutex_unlock(&registry.lock);
-
-    ftm_tls_self.ring = r;
     return r;
 }
 
-void ftm_registry_lock(void)
+void ftm_ring_free(ftm_ring *r)
 {
-    pthread_mutex_lock(&registry.lock);
-}
-
-void ftm_registry_unlock(void)
-{
-    pthread_mutex_unlock(&registry.lock);
-}
-
-ftm_ring *ftm_registry_first(void)
-{
-    return registry.head;
-}
-
-void ftm_registry_remove(ftm_ring *prev, ftm_ring *r)
-{
-    if (prev == NULL) {
-        registry.head = r->next;
-    } else {
-        prev->next = r->next;
+    if (r != NULL) {
+        ftm_mem_free(r->alloc_base, r->alloc_bytes);
     }
-    registry.rings_reclaimed++;
-    registry.reclaimed_full_waits +=
-        atomic_load_explicit(&r->full_waits, memory_order_relaxed);
-    registry.reclaimed_drains +=
-        atomic_load_explicit(&r->drains, memory_order_relaxed);
-    ftm_mem_free(r->alloc_base, r->alloc_bytes);
-}
-
-void ftm_registry_stats_get(ftm_registry_stats *out)
-{
-    memset(out, 0, sizeof(*out));
-    out->threads_registered =
-        atomic_load_explicit(&registry.threads, memory_order_relaxed);
-    out->rings_reclaimed = registry.rings_reclaimed;
-    out->full_waits = registry.reclaimed_full_waits;
-    out->drains = registry.reclaimed_drains;
-    for (ftm_ring *r = registry.head; r != NULL; r = r->next) {
-        out->live_rings++;
-        out->full_waits +=
-            atomic_load_explicit(&r->full_waits, memory_order_relaxed);
-        out->drains += atomic_load_explicit(&r->drains, memory_order_relaxed);
-        out->pending += ck_ring_size(&r->ck);
-    }
-}
-
-void ftm_registry_atfork_child(void)
-{
-    pthread_mutex_init(&registry.lock, NULL);
 }

@@ -1,33 +1,19 @@
 /*
- * ring.h -- per-thread event rings and the registry of rings
- * (owner: ENGINE-FLOW).
+ * ring.h -- one thread's event ring (owner: ENGINE-FLOW).
  *
- * Owns: one ftm_ring per recording thread (a Concurrency Kit SPSC ring of
- * fixed-size ftm_event records stored by value), the registry list of all
- * rings, and the thread-local state of the producer fast path.
+ * Owns: the event record (ftm_event) and the ring that carries a thread's
+ * events to the merger: a Concurrency Kit SPSC ring of fixed-size events
+ * stored by value, plus the counters and the parked slot of that thread.
+ * Which thread owns which ring, and when a ring is freed, is
+ * thread_registry.h's business.
  *
  * Threads
- *   - Producer side (ftm_ring_try_push, ftm_tls): only the ring's owner
- *     thread.  No lock, no allocation, no atomic read-modify-write.
+ *   - Producer side (ftm_ring_try_push, ftm_ring_count): only the ring's
+ *     owner thread.  No lock, no allocation, no atomic read-modify-write.
  *   - Consumer side (ftm_ring_consumer_*): whoever holds the engine's apply
  *     lock (the merger thread, a query, or a producer helping while its ring
  *     is full).  The apply lock makes the consumer role single-threaded and
  *     carries the consumer's private state from one holder to the next.
- *   - Registry (ftm_registry_*): the list is guarded by the registry lock;
- *     ftm_ring_attach takes it to link a new ring, the consumer takes it
- *     (inside the apply lock) to walk the list and to unlink a closed ring.
- *     Lock order: lifecycle -> apply -> registry.
- *
- * Lifetime: a ring is created (engine memory, ftm_mem_*) on its thread's
- * first recorded event and found again through a __thread pointer.  A
- * pthread key destructor marks it closed at thread exit (the owner's LAST
- * access to it) and forgets it; the consumer drains a closed ring and then
- * unlinks and frees it (rings_reclaimed).  A thread that records again after
- * its destructor ran (other TLS destructors may free memory) gets a fresh
- * ring; destructors run for several rounds, so that one is closed as well.
- * Rings of live threads are kept across sessions (a producer racing with
- * ftm_stop may still push into its ring, so it cannot be freed under it);
- * they cost capacity * 32 bytes each (128 KiB at the default 4096).
  *
  * Memory-ordering contract
  *   ck.p_tail    written by the owner (ck: store fence, then store), read by
@@ -37,14 +23,15 @@
  *                reuses a slot.
  *   buf[]        slots between c_head and p_tail belong to the consumer,
  *                the others to the owner; the two indices hand them over.
- *   closed       owner: one atomic release store at thread exit;
- *                consumer: acquire load (then drains, then may free).
+ *   closed       owner: one atomic release store at thread exit (its LAST
+ *                access to the ring); consumer: acquire load, then drains,
+ *                then may free.
  *   full_waits,
  *   drains       written only by the owner (relaxed load + relaxed store,
  *                no RMW), read relaxed by ftm_get_stats.
  *   parked,
  *   has_parked   see the field.
- *   next         registry lock.
+ *   next         the registry lock (thread_registry.h).
  *   ThreadSanitizer does not see ck's inline-asm loads and stores, so the
  *   two hand-overs are also announced to it (__tsan_release/acquire on the
  *   index addresses) -- annotations of real synchronisation, not
@@ -193,44 +180,10 @@ static inline bool ftm_ring_is_closed(ftm_ring *r)
     return atomic_load_explicit(&r->closed, memory_order_acquire) != 0;
 }
 
-/* ---- the producer's thread-local state ---------------------------------- */
-
-typedef struct ftm_tls {
-    ftm_ring *ring;  /* this thread's ring, NULL until the first event */
-    int pause;       /* ftm_thread_pause depth */
-    int ticket_open; /* between realloc_begin and realloc_end */
-} ftm_tls;
-
-extern __thread ftm_tls ftm_tls_self;
-
-/* Slow path: create this thread's ring (capacity events, a power of two)
- * and register it.  NULL if engine memory is exhausted. */
-ftm_ring *ftm_ring_attach(uint32_t capacity);
-
-/* ---- registry (consumer side, apply lock held) ----------------------------
- */
-
-void ftm_registry_lock(void);
-void ftm_registry_unlock(void);
-/* First ring of the list (registry lock held). */
-ftm_ring *ftm_registry_first(void);
-/* Unlink r (prev is its predecessor or NULL) and free it (registry lock
- * held; r closed and drained, or its thread vanished in a fork). */
-void ftm_registry_remove(ftm_ring *prev, ftm_ring *r);
-
-typedef struct ftm_registry_stats {
-    uint64_t threads_registered;
-    uint64_t rings_reclaimed;
-    uint64_t full_waits; /* summed over live and reclaimed rings */
-    uint64_t drains;
-    uint64_t pending; /* events pushed but not yet consumed */
-    uint64_t live_rings;
-} ftm_registry_stats;
-/* Registry lock held. */
-void ftm_registry_stats_get(ftm_registry_stats *out);
-
-/* fork: the child re-initialises the registry lock (it was taken by the
- * prepare handler).  Rings of vanished threads are removed by the caller. */
-void ftm_registry_atfork_child(void);
+/* Engine memory for a ring of `capacity` events (a power of two in
+ * [FTM_RING_MIN_CAPACITY, FTM_RING_MAX_CAPACITY]); NULL when out of
+ * memory. */
+ftm_ring *ftm_ring_new(uint32_t capacity, uint32_t thread_id);
+void ftm_ring_free(ftm_ring *r);
 
 #endif /* FTM_CORE_RING_H */

@@ -17,6 +17,7 @@
 
 #include "memory.h"
 #include "ring.h"
+#include "thread_registry.h"
 #include "sequence.h"
 #include "stress_common.h"
 
