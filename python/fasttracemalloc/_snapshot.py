@@ -9,7 +9,8 @@ Why it is faster: the stdlib's ``_group_by`` hashes every trace's traceback
 tuple (a tuple hash is recomputed on every lookup) and runs Python code per
 trace.  Within one ``_get_traces()`` answer equal tracebacks are the *same*
 tuple object, so this class first folds traces by ``id(traceback)`` (cheap
-int keys), then runs the stdlib's own grouping rules once per distinct
+int keys; by value when the limit is <= 3 frames, whose hash costs less than
+an id), then runs the stdlib's own grouping rules once per distinct
 traceback.  Distinct tuple objects that happen to be equal (user-built or
 unpickled snapshots) still land in the same Statistic, because the second
 step keys by equality exactly as the stdlib does.  Filters that are exactly
@@ -40,28 +41,45 @@ _NOT_TRACING = ("the tracemalloc module must be tracing memory "
                 "allocations to take a snapshot")
 
 
-def _fold_by_identity(traces):
-    """Return [(traceback, size_sum, count)] for each distinct traceback
-    object, in order of first appearance.
+# Up to this many frames, hashing a traceback tuple costs less than the
+# int that id() allocates (which is itself traced while tracing is on).
+_HASH_KEY_MAX_FRAMES = 3
 
-    Unpacks every trace like the stdlib does, so malformed traces raise the
-    same errors.  Appending to per-group lists (summed in C at the end)
-    allocates nothing per trace but the id, which matters while tracing."""
+
+def _fold(traces, traceback_limit):
+    """Return [(traceback, size_sum, count)] per distinct traceback, in
+    order of first appearance, or None if the sums are not plain ints.
+
+    Short tracebacks are keyed by value (tuple hash), long ones by identity
+    (equal tracebacks are one object within one _get_traces() answer); the
+    caller's second step keys by equality either way, so both give the
+    stdlib's answer.  Unpacks every trace like the stdlib does, so malformed
+    traces raise the same errors.  Appending to per-group lists (summed in
+    C at the end) allocates almost nothing per trace, which matters while
+    tracing is on."""
     groups = defaultdict(list)
-    for _domain, size, traceback, _total in traces:
-        groups[id(traceback)].append(size)
-    if not groups:
-        return []
-    tracebacks = list(map(itemgetter(2), traces))
-    objs = dict(zip(map(id, tracebacks), tracebacks))
+    by_value = (isinstance(traceback_limit, int)
+                and traceback_limit <= _HASH_KEY_MAX_FRAMES)
+    if by_value:
+        for _domain, size, traceback, _total in traces:
+            groups[traceback].append(size)
+        items = groups.items()
+    else:
+        for _domain, size, traceback, _total in traces:
+            groups[id(traceback)].append(size)
+        if not groups:
+            return []
+        tracebacks = list(map(itemgetter(2), traces))
+        objs = dict(zip(map(id, tracebacks), tracebacks))
+        items = [(objs[key], sizes) for key, sizes in groups.items()]
     folded = []
-    for key, sizes in groups.items():
+    for traceback, sizes in items:
         total = sum(sizes)
         if type(total) is not int:
             # non-int sizes (hand-made snapshots): summation order could
             # matter; let the stdlib's algorithm answer (or raise).
             return None
-        folded.append((objs[key], total, len(sizes)))
+        folded.append((traceback, total, len(sizes)))
     return folded
 
 
@@ -84,7 +102,7 @@ class Snapshot(_tm.Snapshot):
         stats = {}
         keys = {}
         try:
-            groups = _fold_by_identity(self.traces._traces)
+            groups = _fold(self.traces._traces, self.traceback_limit)
         except Exception:
             groups = None
         if groups is None:

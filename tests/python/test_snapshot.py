@@ -60,16 +60,19 @@ def assert_same_statistics(theirs, ours):
         assert [str(s) for s in got] == [str(s) for s in expected]
 
 
+# limit 2 folds traces by traceback value, limit 8 by identity
+@pytest.mark.parametrize("limit", [2, 8])
 @pytest.mark.parametrize("seed", range(6))
-def test_statistics_equal_stdlib(seed):
-    theirs, ours = pair(synthetic_traces(seed))
+def test_statistics_equal_stdlib(seed, limit):
+    theirs, ours = pair(synthetic_traces(seed), limit)
     assert_same_statistics(theirs, ours)
 
 
+@pytest.mark.parametrize("limit", [2, 8])
 @pytest.mark.parametrize("seed", range(4))
-def test_compare_to_equal_stdlib(seed):
-    old_t, old_o = pair(synthetic_traces(seed))
-    new_t, new_o = pair(synthetic_traces(seed + 100))
+def test_compare_to_equal_stdlib(seed, limit):
+    old_t, old_o = pair(synthetic_traces(seed), limit)
+    new_t, new_o = pair(synthetic_traces(seed + 100), limit)
     for key_type, cumulative in KEYS:
         expected = new_t.compare_to(old_t, key_type, cumulative)
         assert new_o.compare_to(old_o, key_type, cumulative) == expected
