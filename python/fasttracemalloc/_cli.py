@@ -103,6 +103,10 @@ def _report(snapshot, key_type, limit, out):
     snapshot = snapshot.filter_traces((
         tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
         tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
+        # runpy compiling the target (the interpreter's own start-up work
+        # under plain `python script.py`, where it is not attributed to a
+        # Python line); it stays in the snapshot file
+        tracemalloc.Filter(False, "<frozen runpy>"),
         tracemalloc.Filter(False, "<unknown>"),
     ))
     stats = snapshot.statistics(key_type)
