@@ -248,13 +248,26 @@ int ftm_record_realloc_end(ftm_realloc_ticket ticket, ftm_domain_t domain,
         return FTM_OK;
     }
     ftm_tls *t = &ftm_tls_self;
-    ftm_ring *r = t->ring;
-    if (r == NULL || !t->ticket_open) {
-        return FTM_EINVAL; /* contract broken: no begin on this thread */
-    }
-    t->ticket_open = 0;
     ftm_event ev;
     ev.seq = ticket.seq;
+    if (!t->ticket_open) {
+        /* Contract broken: no begin on this thread.  The ticket's number
+         * must still be pushed or every query would wait for it forever:
+         * push it as a NOP from here (the realloc itself is lost, counted). */
+        ftm_ring *r2 = my_ring(t);
+        if (r2 != NULL) {
+            ev.ptr = old_ptr;
+            ev.size = 0;
+            ev.kind = FTM_EV_NOP;
+            ev.domain = domain;
+            ev.tb = FTM_TB_NONE;
+            push(r2, &ev);
+        }
+        count_lost();
+        return FTM_EINVAL;
+    }
+    ftm_ring *r = t->ring;
+    t->ticket_open = 0;
     ev.domain = domain;
     ev.size = 0;
     ev.tb = FTM_TB_NONE;
