@@ -171,3 +171,44 @@ def test_raw_allocations_without_gil_are_traced(stopped):
         assert domain == 0
         assert traceback[0] == (__file__, lines[n])
     assert not [t for t in after.traces._traces if size <= t[1] < size + 4]
+
+
+def test_answers_are_exact_across_threads(stopped):
+    """An object allocated by another thread is known the moment that
+    thread hands it over, while other threads keep allocating: queries
+    drain every thread's pending events first."""
+    import queue
+    handoff = queue.Queue()
+    stop_event = threading.Event()
+    errors = []
+    noise = [threading.Thread(target=churn, args=(stop_event, seed, errors))
+             for seed in range(2)]
+
+    def producer():
+        for i in range(300):
+            obj = bytes(5000 + i)
+            handoff.put((obj, inspect.currentframe().f_lineno - 1))
+
+    fasttracemalloc.start(2)
+    for t in noise:
+        t.start()
+    prod = threading.Thread(target=producer)
+    prod.start()
+    missing = []
+    for i in range(300):
+        obj, line = handoff.get()
+        tb = fasttracemalloc.get_object_traceback(obj)
+        if tb is None or (tb[-1].filename, tb[-1].lineno) != (__file__, line):
+            missing.append((i, tb))
+        if i % 50 == 0:
+            sizes = {t[1] for t in fasttracemalloc._get_traces()}
+            # bytes(n) occupies n + 33 bytes (header + trailing NUL)
+            if len(obj) + 33 not in sizes:
+                missing.append((i, "not in _get_traces"))
+    prod.join()
+    stop_event.set()
+    for t in noise:
+        t.join()
+    fasttracemalloc.stop()
+    assert errors == []
+    assert missing == []
