@@ -41,16 +41,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 SIZES = {
-    "quick": dict(runs=2, churn_iters=30000, classic_scale=0.15,
-                  raw_threads=4, raw_seconds=0.3, server_runs=1,
+    "quick": dict(runs=2, churn_iters=20000, classic_scale=0.1,
+                  raw_threads=4, raw_seconds=0.25, server_runs=1,
                   server_seconds=2, wrk_connections=8, scale_runs=1,
                   scale_objects=100000, startup_runs=2, startup_per_round=3,
-                  timeout=180),
+                  timeout=120),
     "full": dict(runs=5, churn_iters=200000, classic_scale=1.0,
                  raw_threads=4, raw_seconds=2.0, server_runs=3,
                  server_seconds=10, wrk_connections=8, scale_runs=3,
                  scale_objects=1000000, startup_runs=5, startup_per_round=6,
-                 timeout=900),
+                 timeout=300),
 }
 
 WORKLOADS = ("churn", "classic", "raw", "server", "scale", "startup")
