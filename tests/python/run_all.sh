@@ -42,10 +42,11 @@ for py in $interpreters; do
     vpy="$venv/bin/python"
     "$vpy" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     if [ "$name" = debian ]; then
-        step "$version: build requirements, then pip install --no-build-isolation ."
+        step "$version: build requirements, then offline pip install --no-index --no-build-isolation ."
         "$vpy" -m pip install -q "scikit-build-core>=0.8" pytest
         command -v cmake >/dev/null || "$vpy" -m pip install -q cmake ninja
-        "$vpy" -m pip install -q --no-build-isolation "$root"
+        # --no-index: nothing may be fetched -- the air-gapped install path
+        "$vpy" -m pip install -q --no-index --no-build-isolation "$root"
     else
         step "$version: pip install . (isolated build)"
         "$vpy" -m pip install -q pytest
