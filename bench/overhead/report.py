@@ -44,6 +44,14 @@ def med(values):
     return statistics.median(values) if values else None
 
 
+def lo(values):
+    return min(values) if values else None
+
+
+def hi(values):
+    return max(values) if values else None
+
+
 def geomean(values):
     values = [v for v in values if v and v > 0]
     if not values:
@@ -169,8 +177,8 @@ def timing_table(view, case, issue_kind=None, scale=1.0, unit="s"):
             continue
         samples = [s * scale for s in view.samples(case, key)]
         ratio = view.slowdown(case, key)
-        rows.append([mode["label"], fmt(med(samples)), fmt(min(samples)),
-                     fmt(max(samples)), fmt_ratio(ratio),
+        rows.append([mode["label"], fmt(med(samples)), fmt(lo(samples)),
+                     fmt(hi(samples)), fmt_ratio(ratio),
                      issue_cell(issue_kind, key, ratio)
                      + view.failure_note(case, key)])
     warn = ("\n\n⚠ the modes' checksums differ: some mode did different "
@@ -197,8 +205,8 @@ def throughput_table(view, case, issue_kind=None):
                         f"{extra.get('socket_errors', '')} "
                         f"non-2xx {extra.get('non_2xx', 0)}")
                 break
-        rows.append([mode["label"], fmt(med(samples)), fmt(min(samples)),
-                     fmt(max(samples)), fmt_ratio(view.slowdown(case, key)),
+        rows.append([mode["label"], fmt(med(samples)), fmt(lo(samples)),
+                     fmt(hi(samples)), fmt_ratio(view.slowdown(case, key)),
                      f"{kept:.1f}%" if kept is not None else "—",
                      issue_cell(issue_kind, key, kept)
                      + view.failure_note(case, key) + warn])
@@ -262,7 +270,7 @@ def classic_section(view):
                 continue
             s = view.samples(case, key)
             detail.append([case["name"], mode["label"], fmt(med(s)),
-                           fmt(min(s)), fmt(max(s)),
+                           fmt(lo(s)), fmt(hi(s)),
                            fmt_ratio(view.slowdown(case, key))
                            + view.failure_note(case, key)])
     parts.append(table(["program", "mode", "median (s)", "min", "max",
