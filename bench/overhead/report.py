@@ -465,7 +465,8 @@ def render(view, chart_name=None):
 
     for case in view.cases_of("churn"):
         kind = "churn8" if "8 threads" in case["name"] else None
-        out += [f"## 1. Allocation churn: {case['name']}", "",
+        title = case["name"].replace("churn, ", "", 1)
+        out += [f"## 1. Allocation churn: {title}", "",
                 timing_table(view, case, kind), ""]
     classic = classic_section(view)
     if classic:
