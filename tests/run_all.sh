@@ -38,7 +38,8 @@ step "python package: both interpreters, CPython suite, jemalloc preload"
 bash "$root/tests/python/run_all.sh"
 
 if [ "${FTM_SKIP_BENCH:-0}" != 1 ]; then
-    step "overhead benchmark suite: --quick smoke run"
+    step "overhead benchmark suite: its own unit tests, then a --quick smoke run"
+    python3 -m pytest -q "$root/bench/overhead/test_overhead.py"
     bash "$root/bench/run_overhead.sh" --quick
 fi
 
