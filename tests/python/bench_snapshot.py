@@ -10,7 +10,6 @@ allocated from 200 distinct call sites under a 20-deep stack).
 
 import subprocess
 import sys
-import time
 
 CHILD = r"""
 import sys, time

@@ -4,7 +4,6 @@ workload loses nothing (anything lost would be counted here)."""
 
 import os
 
-import pytest
 
 import fasttracemalloc
 from fasttracemalloc import _backend

@@ -7,7 +7,6 @@ traceback objects, equal-but-distinct tuples, several domains, recursion,
 "<unknown>" frames) and from real snapshots of the engine.
 """
 
-import os
 import pickle
 import random
 import subprocess

@@ -7,7 +7,6 @@ import inspect
 import sys
 import threading
 
-import pytest
 
 import fasttracemalloc
 
