@@ -46,8 +46,10 @@
  * the GIL, so Py_INCREF is legal); if the set cannot grow, that frame is
  * resolved eagerly (kind RESOLVED) and counted (coderef_oom).
  *
- * Thread-local state is plain C11 _Thread_local; its buffers come from
- * libc and are freed by a pthread key destructor at thread exit.  After
+ * Thread-local state: one C11 _Thread_local pointer to a libc-allocated
+ * tcache, freed with its buffers by a pthread key destructor at thread
+ * exit.  If it cannot be allocated the allocation passes untraced and is
+ * counted (capture_oom), frees are still recorded.  After
  * fork() the child's only thread keeps its own (consistent) state: fork is
  * never called from inside a wrapper, so `busy` is 0 there.
  *
@@ -100,11 +102,12 @@ static const ftm_frame unknown_frame = {FTMPY_RESOLVED_A(0), 0};
  * `top` equals the current frame 0: then its frames are exactly the
  * current capture and the engine's cached id in `tb` is right, without
  * hashing.  Exact by construction, no hashing of frames in the module. */
-#define SLOTS 8u
+#define SLOTS 16u
 #define SLOT_MAX_NFRAME 64u
 
 typedef struct tb_slot {
     uint64_t version;
+    uint64_t stamp; /* fill order, to pick the older of two candidates */
     ftm_frame top;
     ftm_traceback tb; /* frames -> this slot's own copy */
 } tb_slot;
@@ -112,7 +115,6 @@ typedef struct tb_slot {
 typedef struct tcache {
     int busy;
     int suppress;
-    int registered; /* pthread key value set (destructor armed) */
     uint32_t epoch; /* ftmpy_code_epoch of code_frames; 0 = never */
     uint32_t cap;   /* frames per buffer */
     void *block;    /* the one allocation holding the buffers below */
@@ -125,26 +127,58 @@ typedef struct tcache {
     ftm_traceback res_tb;
     ftm_traceback unk_tb;
     /* Recent-traceback slots (only when nframe <= SLOT_MAX_NFRAME). */
-    uint64_t version;       /* bumped when frames 1.. or the counts change */
-    ftm_traceback *last;    /* what the previous kind-CODE capture returned */
+    uint64_t version;    /* bumped when frames 1.. or the counts change */
+    ftm_traceback *last; /* what the previous kind-CODE capture returned */
+    uint64_t stamp;
     ftm_frame *slot_frames; /* SLOTS * cap_stored frames, or NULL */
     tb_slot slots[SLOTS];
 } tcache;
 
-static _Thread_local tcache tls;
+/* One pointer of TLS (small enough for the loader's static TLS surplus,
+ * so a TLS-descriptor access is a single load); the state it points to is
+ * allocated on the thread's first traced call and freed by the key's
+ * destructor at thread exit. */
+static _Thread_local tcache *tls_cur;
 static pthread_key_t tls_key;
 
 static void tls_destroy(void *arg)
 {
     tcache *t = arg;
-    free(t->block);
-    atomic_fetch_sub_explicit(&st_tls_bytes, t->block_bytes,
+    atomic_fetch_sub_explicit(&st_tls_bytes, t->block_bytes + sizeof(*t),
                               memory_order_relaxed);
-    t->block = NULL;
-    t->block_bytes = 0;
-    t->cap = 0;
-    t->registered = 0;
-    t->epoch = 0;
+    free(t->block);
+    free(t);
+    tls_cur = NULL;
+}
+
+static tcache *tls_create(void)
+{
+    tcache *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        return NULL;
+    }
+    if (pthread_setspecific(tls_key, t) != 0) {
+        free(t);
+        return NULL;
+    }
+    atomic_fetch_add_explicit(&st_tls_bytes, sizeof(*t), memory_order_relaxed);
+    tls_cur = t;
+    return t;
+}
+
+/* The calling thread's state, or NULL if it cannot be allocated. */
+static inline tcache *tls_get(void)
+{
+    tcache *t = tls_cur;
+    if (t == NULL) {
+        t = tls_create();
+    }
+    return t;
+}
+
+static void count_lost_capture(void)
+{
+    atomic_fetch_add_explicit(&st_capture_oom, 1, memory_order_relaxed);
 }
 
 int ftmpy_hooks_init(void)
@@ -182,13 +216,6 @@ static int tls_reserve(tcache *t, uint32_t limit)
     void *blk = calloc(1, bytes);
     if (blk == NULL) {
         return -1;
-    }
-    if (!t->registered) {
-        if (pthread_setspecific(tls_key, t) != 0) {
-            free(blk);
-            return -1;
-        }
-        t->registered = 1;
     }
     free(t->block);
     atomic_fetch_add_explicit(&st_tls_bytes, bytes, memory_order_relaxed);
@@ -284,8 +311,19 @@ static ftm_traceback *capture_code(tcache *t, PyThreadState *ts,
     }
     const ftm_frame *top = &t->code_frames[0];
     uint64_t h = (top->a ^ (top->b >> 1)) * UINT64_C(0x9E3779B97F4A7C15);
-    tb_slot *s = &t->slots[h >> 61];
+    /* two-way: the home slot and its neighbour; refill the older one */
+    tb_slot *s = &t->slots[h >> 60];
+    tb_slot *s2 = &t->slots[(h >> 60) ^ 1];
     if (s->version != t->version || s->top.a != top->a || s->top.b != top->b) {
+        if (s2->version == t->version && s2->top.a == top->a &&
+            s2->top.b == top->b) {
+            t->last = &s2->tb;
+            return t->last;
+        }
+        if (s->version == t->version && s->stamp > s2->stamp) {
+            s = s2;
+        }
+        s->stamp = ++t->stamp;
         memcpy((ftm_frame *)s->tb.frames, t->code_frames,
                (size_t)n * sizeof(ftm_frame));
         s->tb.nframe = n;
@@ -370,7 +408,11 @@ static inline void *do_alloc(hook *h, int raw, int zero, size_t nelem,
     if (!tracing()) {
         goto passthrough;
     }
-    tcache *t = &tls;
+    tcache *t = tls_get();
+    if (t == NULL) {
+        count_lost_capture(); /* allocated but not traced */
+        goto passthrough;
+    }
     if (t->busy || t->suppress) {
         goto passthrough;
     }
@@ -394,8 +436,10 @@ static inline void do_free(hook *h, void *p)
         return;
     }
     if (tracing()) {
-        tcache *t = &tls;
-        if (!t->busy) {
+        tcache *t = tls_get();
+        if (t == NULL) {
+            ftm_record_free(0, (uintptr_t)p);
+        } else if (!t->busy) {
             ftm_record_free(0, (uintptr_t)p);
             t->busy = 1;
             h->orig.free(h->orig.ctx, p);
@@ -411,7 +455,15 @@ static inline void *do_realloc(hook *h, int raw, void *p, size_t size)
     if (!tracing()) {
         return h->orig.realloc(h->orig.ctx, p, size);
     }
-    tcache *t = &tls;
+    tcache *t = tls_get();
+    if (t == NULL) {
+        /* no state: the old trace goes, the new block is not traced */
+        count_lost_capture();
+        if (p != NULL) {
+            ftm_record_free(0, (uintptr_t)p);
+        }
+        return h->orig.realloc(h->orig.ctx, p, size);
+    }
     if (t->busy) {
         return h->orig.realloc(h->orig.ctx, p, size);
     }
@@ -512,12 +564,18 @@ void ftmpy_hooks_uninstall(void)
 
 void ftmpy_suppress_begin(void)
 {
-    tls.suppress++;
+    tcache *t = tls_get();
+    if (t != NULL) {
+        t->suppress++;
+    }
 }
 
 void ftmpy_suppress_end(void)
 {
-    tls.suppress--;
+    tcache *t = tls_cur;
+    if (t != NULL && t->suppress > 0) {
+        t->suppress--;
+    }
 }
 
 void ftmpy_hooks_stats(ftmpy_hook_stats *out)
