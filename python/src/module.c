@@ -13,6 +13,14 @@
  *   - _get_object_traceback() also subtracts the managed-dict pre-header
  *     (Py_TPFLAGS_MANAGED_DICT, two pointers on 3.11), so instances of
  *     ordinary classes are found (the builtin returns None for them).
+ *   - Answers are built while the thread's tracing is suppressed and come
+ *     from caches (resolve.h), so the tuples _get_object_traceback()
+ *     returns are not themselves traced (the builtin traces those; it
+ *     suppresses only inside _get_traces()).
+ *   - Error messages that CPython prefixes with the function's qualified
+ *     name say "fasttracemalloc._fasttracemalloc.start()" where the
+ *     builtin's say "_tracemalloc.start()" (the functions' __module__ is
+ *     not faked).
  *   - If the engine or this module ever lost anything (engine OOM, a full
  *     ring that could not be drained, a capture buffer or filename that
  *     could not be allocated), the next query emits ONE RuntimeWarning per
