@@ -21,7 +21,25 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 unset FASTTRACEMALLOC FASTTRACEMALLOC_BACKEND PYTHONTRACEMALLOC PYTHONPATH || true
-interpreters=${FTM_PY_INTERPRETERS:-"python3 /usr/bin/python3"}
+# Default: the pyenv python3 (found on PATH or under ~/.pyenv, since CI's
+# PATH may lack pyenv's shims) and Debian's /usr/bin/python3, each once.
+default_interpreters() {
+    local found="" cand real seen=""
+    for cand in "$(command -v python3 || true)" \
+                "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.11.*/bin/python3 \
+                /usr/bin/python3; do
+        [ -n "$cand" ] && [ -x "$cand" ] || continue
+        real=$("$cand" -c 'import sys; print(sys.executable if sys.version_info[:2] == (3, 11) else "")' 2>/dev/null) || continue
+        [ -n "$real" ] || continue
+        real=$(readlink -f "$real")
+        case " $seen " in *" $real "*) continue ;; esac
+        seen="$seen $real"
+        found="$found $cand"
+    done
+    echo "$found"
+}
+interpreters=${FTM_PY_INTERPRETERS:-$(default_interpreters)}
+echo "python interpreters under test:$interpreters"
 jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 
 step() { printf '\n=== python: %s ===\n' "$*"; }
