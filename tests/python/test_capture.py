@@ -585,3 +585,22 @@ def test_fork_child_keeps_tracing(tmp_path):
     """
     out = run_script(tmp_path, script, OURS)
     assert out == {"child": 0, "parent": True}
+
+
+def test_stats_counts_events(tracing_ours):
+    keys = {"backend", "events_recorded", "events_applied", "events_lost",
+            "traces_lost_oom", "tracebacks_lost_oom", "capture_oom",
+            "coderef_oom", "filename_oom", "nogil_captures", "code_refs",
+            "code_epoch", "live_traces", "tracebacks", "engine_bytes"}
+    ours.start(2)
+    before = ours._stats()
+    assert keys <= set(before)
+    assert before["backend"] in ("portable", "jemalloc")
+    objs = [bytearray(300 + i) for i in range(1000)]
+    ours._get_traces()
+    after = ours._stats()
+    assert after["events_recorded"] - before["events_recorded"] >= 1000
+    assert after["live_traces"] >= 1000
+    assert after["code_refs"] >= 1
+    assert after["events_lost"] == 0 and after["capture_oom"] == 0
+    assert len(objs) == 1000
