@@ -33,7 +33,8 @@
  *
  * Per-thread one-entry cache.  Each thread keeps its last kind-CODE
  * capture (code_frames/code_tb) and its last kind-RESOLVED one
- * (res_frames/res_tb).  ftmpy_walk() writes the new capture over the old
+ * (res_frames/res_tb, allocated on the thread's first no-GIL capture).
+ * ftmpy_walk() writes the new capture over the old
  * one comparing as it goes; if nothing changed the same ftm_traceback (with
  * the engine's cached id) is passed again and the engine skips interning.
  * On top of that, up to SLOTS recent tracebacks that share frames 1..n-1
@@ -120,6 +121,9 @@ typedef struct tcache {
     void *block;    /* the one allocation holding the buffers below */
     size_t block_bytes;
     ftm_frame *code_frames;
+    void *rblock; /* res_frames + scratch (no-GIL captures only), or NULL */
+    size_t rblock_bytes;
+    uint32_t rcap;
     ftm_frame *res_frames;
     ftm_frame *scratch;
     uint16_t *newcode;
@@ -144,9 +148,11 @@ static pthread_key_t tls_key;
 static void tls_destroy(void *arg)
 {
     tcache *t = arg;
-    atomic_fetch_sub_explicit(&st_tls_bytes, t->block_bytes + sizeof(*t),
+    atomic_fetch_sub_explicit(&st_tls_bytes,
+                              t->block_bytes + t->rblock_bytes + sizeof(*t),
                               memory_order_relaxed);
     free(t->block);
+    free(t->rblock);
     free(t);
     tls_cur = NULL;
 }
@@ -211,7 +217,7 @@ static int tls_reserve(tcache *t, uint32_t limit)
 {
     uint32_t nslot = limit <= SLOT_MAX_NFRAME ? limit : 0;
     limit = shadow_cap(limit);
-    size_t bytes = (size_t)limit * (3 * sizeof(ftm_frame) + sizeof(uint16_t)) +
+    size_t bytes = (size_t)limit * (sizeof(ftm_frame) + sizeof(uint16_t)) +
                    (size_t)SLOTS * nslot * sizeof(ftm_frame);
     void *blk = calloc(1, bytes);
     if (blk == NULL) {
@@ -225,10 +231,8 @@ static int tls_reserve(tcache *t, uint32_t limit)
     t->block_bytes = bytes;
     t->cap = limit;
     t->code_frames = blk;
-    t->res_frames = t->code_frames + limit;
-    t->scratch = t->res_frames + limit;
-    t->slot_frames = nslot ? t->scratch + limit : NULL;
-    t->newcode = (uint16_t *)(t->scratch + limit + (size_t)SLOTS * nslot);
+    t->slot_frames = nslot ? t->code_frames + limit : NULL;
+    t->newcode = (uint16_t *)(t->code_frames + limit + (size_t)SLOTS * nslot);
     memset(t->slots, 0, sizeof(t->slots));
     for (uint32_t i = 0; nslot && i < SLOTS; i++) {
         t->slots[i].tb.frames = t->slot_frames + (size_t)i * nslot;
@@ -236,10 +240,31 @@ static int tls_reserve(tcache *t, uint32_t limit)
     t->version++;
     t->last = NULL;
     memset(&t->code_tb, 0, sizeof(t->code_tb));
-    memset(&t->res_tb, 0, sizeof(t->res_tb));
     t->code_tb.frames = t->code_frames;
+    t->epoch = 0; /* the GIL path resets code_frames on first use */
+    return 0;
+}
+
+/* The no-GIL path's two buffers of `limit` frames, allocated on the first
+ * capture without the GIL (most threads never make one). */
+static int tls_reserve_resolved(tcache *t, uint32_t limit)
+{
+    size_t bytes = (size_t)limit * 2 * sizeof(ftm_frame);
+    ftm_frame *blk = calloc(1, bytes);
+    if (blk == NULL) {
+        return -1;
+    }
+    free(t->rblock);
+    atomic_fetch_add_explicit(&st_tls_bytes, bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&st_tls_bytes, t->rblock_bytes,
+                              memory_order_relaxed);
+    t->rblock = blk;
+    t->rblock_bytes = bytes;
+    t->rcap = limit;
+    t->res_frames = blk;
+    t->scratch = blk + limit;
+    memset(&t->res_tb, 0, sizeof(t->res_tb));
     t->res_tb.frames = t->res_frames;
-    t->epoch = ftmpy_code_epoch;
     return 0;
 }
 
@@ -344,6 +369,10 @@ static ftm_traceback *capture_resolved(tcache *t, PyThreadState *own,
 {
     atomic_fetch_add_explicit(&st_nogil, 1, memory_order_relaxed);
     if (own == NULL || _Py_IsFinalizing()) {
+        return unknown_tb(t);
+    }
+    if (t->rcap < limit && tls_reserve_resolved(t, limit) < 0) {
+        count_lost_capture();
         return unknown_tb(t);
     }
     int changed = 0;
