@@ -1,6 +1,7 @@
 """``python -m fasttracemalloc run``: run a program traced from its first line.
 
-Owns: the command line.  ``run`` installs the engine under the stdlib
+Owns: the command line (``run``, and ``report`` which prints a saved
+snapshot's top entries).  ``run`` installs the engine under the stdlib
 ``tracemalloc`` module, starts tracing, runs the target like the interpreter
 would (``script.py`` or ``-m module``; ``sys.argv`` and ``sys.path[0]`` set as
 ``python script.py`` / ``python -m module`` set them), and when the target's
@@ -226,18 +227,57 @@ def cmd_run(argv):
     return status
 
 
+def cmd_report(argv):
+    """Print the top entries of a snapshot file (ours or the stdlib's)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fasttracemalloc report",
+        description="Print the top allocation sites of a snapshot written by "
+                    "'run' or by tracemalloc.Snapshot.dump().")
+    parser.add_argument("snapshot", help="snapshot file")
+    parser.add_argument("--top", type=_nonnegative, default=10,
+                        help="entries to print (default 10)")
+    parser.add_argument("--key-type", default="lineno",
+                        choices=("lineno", "filename", "traceback"),
+                        help="how to group the report (default lineno)")
+    args = parser.parse_args(argv)
+    from ._snapshot import Snapshot
+    try:
+        snapshot = Snapshot.load(args.snapshot)
+    except OSError as exc:
+        parser.error("cannot read %r: %s" % (args.snapshot, exc))
+    except Exception as exc:
+        parser.error("%r is not a snapshot: %s: %s"
+                     % (args.snapshot, type(exc).__name__, exc))
+    import tracemalloc
+    if not isinstance(snapshot, tracemalloc.Snapshot):
+        parser.error("%r holds a %s, not a snapshot"
+                     % (args.snapshot, type(snapshot).__name__))
+    _report(snapshot, args.key_type, args.top, sys.stdout)
+    return 0
+
+
+USAGE_MAIN = """\
+usage: python -m fasttracemalloc COMMAND ...
+
+Commands:
+  run      run a program traced from its first line, write the snapshot and
+           print the top allocation sites (see 'run --help')
+  report   print the top allocation sites of a saved snapshot
+           (see 'report --help')
+"""
+
+
 def main(argv=None):
     if argv is None:
         argv = sys.argv[1:]
     if not argv or argv[0] in ("-h", "--help"):
-        sys.stdout.write("usage: python -m fasttracemalloc run [options] "
-                         "(script.py | -m module) [args ...]\n\n"
-                         "Commands:\n  run    run a program traced from its "
-                         "first line (see 'run --help')\n")
+        sys.stdout.write(USAGE_MAIN)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "run":
         return cmd_run(rest)
+    if command == "report":
+        return cmd_report(rest)
     sys.stderr.write("python -m fasttracemalloc: unknown command %r "
-                     "(expected 'run')\n" % command)
+                     "(expected 'run' or 'report')\n" % command)
     return 2

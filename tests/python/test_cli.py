@@ -206,3 +206,49 @@ def test_options_after_script_belong_to_the_program(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "['-n', '3', '-o', 'x', '--top', '2']" in proc.stdout
     assert (tmp_path / "fasttracemalloc.snapshot").exists()
+
+
+def test_report_command(tmp_path):
+    script = write(tmp_path / "prog.py", PROGRAM)
+    assert run_cli("--top", "0", str(script), cwd=tmp_path).returncode == 0
+    proc = run_python("-m", "fasttracemalloc", "report", "--top", "2",
+                      "fasttracemalloc.snapshot", cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "Top 2 lines" in proc.stdout
+    assert "#1: %s:2: " % script in proc.stdout
+    assert "#3:" not in proc.stdout
+
+
+def test_report_reads_builtin_dump(tmp_path):
+    code = ("import tracemalloc\n"
+            "tracemalloc.start(3)\n"
+            "data = [bytes(50000) for _ in range(10)]\n"
+            "tracemalloc.take_snapshot().dump('builtin.snapshot')\n")
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", code],
+                          cwd=str(tmp_path), env=child_env())
+    assert proc.returncode == 0
+    proc = run_python("-m", "fasttracemalloc", "report", "--key-type",
+                      "filename", "builtin.snapshot", cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "#1: <string>: " in proc.stdout
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "cannot read"), (b"garbage", "is not a snapshot"),
+])
+def test_report_bad_files(tmp_path, content, message):
+    if content is not None:
+        (tmp_path / "bad.snapshot").write_bytes(content)
+    proc = run_python("-m", "fasttracemalloc", "report", "bad.snapshot",
+                      cwd=str(tmp_path))
+    assert proc.returncode == 2
+    assert message in proc.stderr
+
+
+def test_report_not_a_snapshot(tmp_path):
+    import pickle
+    (tmp_path / "list.pickle").write_bytes(pickle.dumps([1, 2]))
+    proc = run_python("-m", "fasttracemalloc", "report", "list.pickle",
+                      cwd=str(tmp_path))
+    assert proc.returncode == 2
+    assert "holds a list, not a snapshot" in proc.stderr
