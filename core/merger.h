@@ -126,8 +126,8 @@ void ftm_merger_set_observer(void (*fn)(const ftm_event *ev, void *arg),
                              void *arg);
 
 /* engine.c: events dropped because they were numbered outside a session
- * (recorded while stopped, or racing with start/stop).  Not a loss; not in
- * the public ftm_stats, so tests read it here. */
+ * (recorded while stopped, or racing with start/stop).  Not a loss; public
+ * as ftm_stats.events_ignored. */
 uint64_t ftm_engine_events_ignored(void);
 
 #endif /* FTM_CORE_MERGER_H */

@@ -206,6 +206,14 @@ typedef struct ftm_stats {
     uint64_t tracebacks;        /* interned in the current generation */
     size_t engine_bytes;
     ftm_mem_backend backend_in_use;
+    /* Events numbered while no session was active (recorded by a thread
+     * that raced with ftm_stop/ftm_start and saw the engine still
+     * tracing): dropped on purpose, like any record made while stopped --
+     * not a loss.  Every event the merger takes out of a ring is either
+     * applied or ignored, so once nothing is pending events_recorded ==
+     * events_applied + events_ignored.  (Appended last: code that reads
+     * the fields above by name keeps compiling.) */
+    uint64_t events_ignored;
 } ftm_stats;
 
 void ftm_get_stats(ftm_stats *out);

@@ -312,8 +312,11 @@ static void test_clear_stop_restart(void **state)
     assert_int_equal(peak, 9);
     ftm_get_stats(&st);
     assert_int_equal(st.events_lost, st0.events_lost);
+    /* the public counter is the engine's own figure, and every event taken
+     * out of a ring was either applied or ignored */
+    assert_int_equal(st.events_ignored, ftm_engine_events_ignored());
     assert_int_equal(st.events_recorded,
-                     st.events_applied + ftm_engine_events_ignored());
+                     st.events_applied + st.events_ignored);
     ftm_stop();
 }
 
