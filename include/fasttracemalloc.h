@@ -85,14 +85,19 @@ typedef struct ftm_traceback {
 } ftm_traceback;
 
 typedef enum ftm_mem_backend {
-    FTM_MEM_AUTO = 0,     /* jemalloc if mallocx is in the process, else portable */
-    FTM_MEM_PORTABLE = 1, /* malloc/mmap with the engine's own accounting */
-    FTM_MEM_JEMALLOC = 2, /* private jemalloc arena; fails if jemalloc absent */
+    /* jemalloc if mallocx is in the process, else portable */
+    FTM_MEM_AUTO = 0,
+    /* malloc/mmap with the engine's own accounting */
+    FTM_MEM_PORTABLE = 1,
+    /* private jemalloc arena; fails if jemalloc is absent */
+    FTM_MEM_JEMALLOC = 2,
 } ftm_mem_backend;
 
 typedef struct ftm_config {
-    uint32_t ring_capacity;      /* events per thread ring (power of two); 0 = default */
-    ftm_mem_backend mem_backend; /* only honoured while no engine memory is held */
+    /* events per thread ring (a power of two); 0 = default */
+    uint32_t ring_capacity;
+    /* only honoured while no engine memory is held */
+    ftm_mem_backend mem_backend;
 } ftm_config;
 
 /* ---- lifecycle --------------------------------------------------------- */
@@ -193,17 +198,21 @@ int ftm_traceback_get(ftm_tb_id id, const ftm_frame **frames, uint16_t *nframe,
 /* ---- statistics --------------------------------------------------------- */
 
 typedef struct ftm_stats {
-    uint64_t events_recorded;   /* events pushed by producers */
-    uint64_t events_applied;    /* events folded into the map by the merger */
-    uint64_t events_lost;       /* never happens by design; counted if it does */
-    uint64_t traces_lost_oom;   /* trace inserts dropped: engine out of memory */
+    uint64_t events_recorded; /* events pushed by producers */
+    uint64_t events_applied;  /* events folded into the map by the merger */
+    /* records that could not be kept: no ring (engine out of memory), a
+     * record nested in an open realloc ticket, a realloc_end on the wrong
+     * thread, or, in a fork child, a number whose thread vanished before
+     * pushing it.  0 in a correct program with enough memory. */
+    uint64_t events_lost;
+    uint64_t traces_lost_oom; /* trace inserts dropped: engine out of memory */
     uint64_t tracebacks_lost_oom; /* intern failures: engine out of memory */
-    uint64_t ring_full_waits;   /* producer found its ring full */
-    uint64_t producer_drains;   /* producer helped the merger while full */
+    uint64_t ring_full_waits;     /* producer found its ring full */
+    uint64_t producer_drains;     /* producer helped the merger while full */
     uint64_t threads_registered;
     uint64_t rings_reclaimed;
     uint64_t live_traces;
-    uint64_t tracebacks;        /* interned in the current generation */
+    uint64_t tracebacks; /* interned in the current generation */
     size_t engine_bytes;
     ftm_mem_backend backend_in_use;
     /* Events numbered while no session was active (recorded by a thread
