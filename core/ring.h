@@ -32,6 +32,9 @@
  *   parked,
  *   has_parked   see the field.
  *   next         the registry lock (thread_registry.h).
+ *   buf, capacity, thread_id, alloc_base, alloc_bytes, ck.mask
+ *                written once by the creating thread before the ring is
+ *                linked into the registry (under its lock), read-only after.
  *   ThreadSanitizer does not see ck's inline-asm loads and stores, so the
  *   two hand-overs are also announced to it (__tsan_release/acquire on the
  *   index addresses) -- annotations of real synchronisation, not

@@ -28,6 +28,8 @@
  * Shared state (thread_registry.c)
  *   the list, rings_reclaimed, reclaimed_* sums   registry lock.
  *   threads (ids handed out)                      relaxed atomic fetch_add.
+ *   key, key_ok   written once inside pthread_once (key_once), which orders
+ *                 them before every later use.
  */
 #ifndef FTM_CORE_THREAD_REGISTRY_H
 #define FTM_CORE_THREAD_REGISTRY_H
