@@ -129,6 +129,17 @@ static void join_and_check(int n)
     assert_int_equal(st.events_lost, 0);
 }
 
+/* Full-ring waits so far, read from the rings themselves: ftm_get_stats
+ * would need the apply lock, which the test below holds. */
+static uint64_t registry_full_waits(void)
+{
+    ftm_registry_stats rs;
+    ftm_registry_lock();
+    ftm_registry_stats_get(&rs);
+    ftm_registry_unlock();
+    return rs.full_waits;
+}
+
 static void test_blocked_while_apply_lock_held(void **state)
 {
     (void)state;
@@ -136,10 +147,17 @@ static void test_blocked_while_apply_lock_held(void **state)
     assert_int_equal(ftm_start(&cfg), FTM_OK);
     ftm_stats st0;
     ftm_get_stats(&st0);
+    uint64_t waits0 = registry_full_waits();
     pthread_mutex_lock(&ftm_merger_g.lock); /* nobody can consume now */
     start_workers(4, 200);
-    /* 200 events cannot fit in 3 slots: no worker can finish, however
-     * long we wait, until the lock is released. */
+    /* 200 events cannot fit in 3 slots: every worker ends up waiting on
+     * its full ring (each enters the wait once and stays there; this loop
+     * has no time limit of its own -- a worker that never blocks would
+     * hang it), and none can finish, however long we wait, until the lock
+     * is released. */
+    while (registry_full_waits() - waits0 < 4) {
+        stress_sleep_us(1000);
+    }
     for (int i = 0; i < 50; i++) {
         stress_sleep_us(1000);
         assert_int_equal(atomic_load(&finished), 0);
@@ -149,6 +167,7 @@ static void test_blocked_while_apply_lock_held(void **state)
     ftm_stats st;
     ftm_get_stats(&st);
     assert_true(st.ring_full_waits - st0.ring_full_waits >= 4);
+    assert_int_equal(atomic_load(&finished), 4);
     assert_true(st.producer_drains > st0.producer_drains ||
                 st.events_applied - st0.events_applied >= 800);
     printf("[ backpres ] blocked: %llu full waits, %llu producer drains\n",
