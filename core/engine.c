@@ -31,7 +31,8 @@
  * when it applies an event; ftm_traceback_get finds the generation with the
  * largest base below the id.  Reclamation of a generation: sequence.h.
  *
- * Locks (order: life -> apply -> registry -> gen)
+ * Locks (order: life -> apply -> registry -> gen -> pool -> memory's
+ * set-up lock; the fork handlers take them all in this order)
  *   E.life      lifecycle and queries: start/stop/clear/reset_peak/flush and
  *               every query are serialised by it, so no query ever
  *               sees the instant between a clear's publishing of the new
@@ -405,10 +406,14 @@ static void atfork_prepare(void)
     for (ftm_gen *g = E.gens; g != NULL; g = g->next) {
         ftm_tb_pool_fork_prepare(g->pool);
     }
+    /* Last: ftm_mem_init runs under the locks above (life in ftm_start, a
+     * pool lock when a first allocation initialises the backend). */
+    ftm_mem_fork_prepare();
 }
 
 static void atfork_parent(void)
 {
+    ftm_mem_fork_parent();
     for (ftm_gen *g = E.gens; g != NULL; g = g->next) {
         ftm_tb_pool_fork_parent(g->pool);
     }
@@ -425,6 +430,7 @@ static void atfork_parent(void)
  * _child); their rings are discarded; the merger is restarted. */
 static void atfork_child(void)
 {
+    ftm_mem_fork_child();
     pthread_mutex_init(&E.life, NULL);
     pthread_mutex_init(&E.gen_lock, NULL);
     for (ftm_gen *g = E.gens; g != NULL; g = g->next) {

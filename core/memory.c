@@ -35,6 +35,8 @@
  *   g_bytes       _Atomic size_t, relaxed adds/subs: a statistic, no other
  *                 data is published through it.
  *   g_inject      _Atomic long countdown, CAS-decremented; -1 = off.
+ *   g_init_lock   held across fork() by the engine's atfork handlers (see
+ *                 ftm_mem_fork_prepare), so a child never inherits it locked.
  */
 #include "memory.h"
 
@@ -211,6 +213,21 @@ void ftm_mem_free(void *p, size_t size)
         free(p);
     }
     atomic_fetch_sub_explicit(&g_bytes, acct, memory_order_relaxed);
+}
+
+void ftm_mem_fork_prepare(void)
+{
+    pthread_mutex_lock(&g_init_lock);
+}
+
+void ftm_mem_fork_parent(void)
+{
+    pthread_mutex_unlock(&g_init_lock);
+}
+
+void ftm_mem_fork_child(void)
+{
+    pthread_mutex_init(&g_init_lock, NULL);
 }
 
 size_t ftm_mem_bytes(void)

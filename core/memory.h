@@ -47,6 +47,14 @@ ftm_mem_backend ftm_mem_backend_in_use(void);
  * again; -1 = off */
 void ftm_mem_inject_failure(long after_n);
 
+/* fork (engine.c's pthread_atfork handlers): prepare takes the backend's
+ * set-up lock -- last, after every other engine lock, since ftm_mem_init may
+ * run under them -- so no thread is inside ftm_mem_init at the fork; parent
+ * releases it; child re-initialises it (the child has one thread). */
+void ftm_mem_fork_prepare(void);
+void ftm_mem_fork_parent(void);
+void ftm_mem_fork_child(void);
+
 /* Beyond the agreed interface (diagnostics): the private jemalloc arena's
  * own statistics (small.allocated + large.allocated after an epoch refresh).
  * FTM_OK and *allocated filled, or FTM_EINVAL when the backend is not

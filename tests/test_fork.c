@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "fasttracemalloc.h"
+#include "memory.h"
 #include "merger.h"
 #include "stress_common.h"
 
@@ -251,10 +252,63 @@ static void test_fork_while_recording(void **state)
     ftm_stop();
 }
 
+/* ---- fork while another thread is inside the memory backend's set-up ----
+ *
+ * ftm_mem_init runs under a lock of its own on first use of engine memory
+ * (from ftm_get_stats, a snapshot's pin, ...) and from every ftm_start.  A
+ * fork while another thread holds that lock must not hand the child a lock
+ * nobody will ever release: the child's ftm_start would hang.  The thread
+ * below re-enters ftm_mem_init in a loop, so the lock is held at a good
+ * fraction of the forks. */
+static _Atomic int init_spin_stop;
+
+static void *init_spinner(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&workers_started, 1);
+    while (!atomic_load_explicit(&init_spin_stop, memory_order_relaxed)) {
+        (void)ftm_mem_init(FTM_MEM_AUTO);
+    }
+    return NULL;
+}
+
+static void test_fork_during_memory_init(void **state)
+{
+    (void)state;
+    atomic_store(&init_spin_stop, 0);
+    atomic_store(&workers_started, 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, init_spinner, NULL), 0);
+    while (atomic_load(&workers_started) < 1) {
+        sched_yield();
+    }
+    int nforks = (int)stress_scaled(200);
+    for (int f = 0; f < nforks; f++) {
+        fflush(stdout);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            int rc = ftm_start(NULL) == FTM_OK ? 0 : 1;
+            ftm_stop();
+            _exit(rc);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    atomic_store(&init_spin_stop, 1);
+    pthread_join(th, NULL);
+    printf("[ fork     ] %d forks while another thread was in the memory "
+           "backend's set-up: every child started the engine\n",
+           nforks);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fork_while_recording),
+        cmocka_unit_test(test_fork_during_memory_init),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
