@@ -26,9 +26,14 @@
  *   g_backend     _Atomic int; written by ftm_mem_init under g_init_lock
  *                 (release), read by alloc/free (acquire).  Changes only
  *                 while g_bytes == 0, i.e. no block of the old backend is
- *                 live; the caller must not allocate concurrently with a
- *                 backend switch (the engine calls init from ftm_start,
- *                 before any of its threads exist).
+ *                 live.  Known gap: an allocation racing with a SWITCH (an
+ *                 ftm_start asking for a different backend than the one in
+ *                 use while the engine holds no memory at all) can read the
+ *                 old backend, allocate from it after init saw g_bytes == 0,
+ *                 and later be freed through the new one.  The engine never
+ *                 switches under AUTO (the CPython module's only setting):
+ *                 only tests and the benchmark pick backends explicitly, and
+ *                 they do it while no other thread touches the engine.
  *   g_je          jemalloc entry points + arena, written once under
  *                 g_init_lock before g_backend is released as JEMALLOC,
  *                 never changed afterwards (the arena is reused).
