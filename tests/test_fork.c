@@ -9,6 +9,8 @@
  * have made (size and traceback derived from its address), the sum of the
  * sizes is `current`.  The parent is untouched: its workers carry on and
  * its final map is exact with nothing lost.
+ * A second test forks while another thread is inside the memory backend's
+ * set-up (its lock must not reach the child held).
  */
 #include <pthread.h>
 #include <sched.h>
