@@ -253,17 +253,15 @@ int ftm_record_realloc_end(ftm_realloc_ticket ticket, ftm_domain_t domain,
     ev.seq = ticket.seq;
     if (!t->ticket_open) {
         /* Contract broken: no begin on this thread.  The ticket's number
-         * must still be pushed or every query would wait for it forever:
-         * push it as a NOP from here (the realloc itself is lost, counted). */
-        ftm_ring *r2 = my_ring(t);
-        if (r2 != NULL) {
-            ev.ptr = old_ptr;
-            ev.size = 0;
-            ev.kind = FTM_EV_NOP;
-            ev.domain = domain;
-            ev.tb = FTM_TB_NONE;
-            push(r2, &ev);
-        }
+         * must still be applied or every query would wait for it forever:
+         * it goes to the merger as a NOP (the realloc itself is lost,
+         * counted).  Not through this thread's ring: see merger.h. */
+        ev.ptr = old_ptr;
+        ev.size = 0;
+        ev.kind = FTM_EV_NOP;
+        ev.domain = domain;
+        ev.tb = FTM_TB_NONE;
+        ftm_merger_place_foreign(&ev);
         count_lost();
         return FTM_EINVAL;
     }

@@ -201,6 +201,37 @@ void ftm_merger_flush_locked(ftm_merger *m, uint64_t s)
     }
 }
 
+void ftm_merger_place_foreign(const ftm_event *ev)
+{
+    ftm_merger *m = &ftm_merger_g;
+    unsigned spins = 0;
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        if (!m->session || ev->seq < m->accept_from || ev->seq < m->next_seq) {
+            /* outside the session, or (fork child) already skipped as lost
+             * with its vanished thread: nothing to wait for */
+            m->ignored++;
+            break;
+        }
+        if (ev->seq < m->next_seq + FTM_WINDOW_EVENTS) {
+            m->window[ev->seq & WMASK] = *ev;
+            (void)apply_ready(m);
+            break;
+        }
+        /* Every number below ev->seq belongs to a thread that pushes it
+         * normally (we hold none): help, or wait for them. */
+        if (ftm_merger_step(m)) {
+            spins = 0;
+            continue;
+        }
+        pthread_mutex_unlock(&m->lock);
+        backoff(&spins, 200);
+        pthread_mutex_lock(&m->lock);
+    }
+    m->consumed++;
+    pthread_mutex_unlock(&m->lock);
+}
+
 void ftm_merger_push_slow(ftm_ring *r, const ftm_event *ev)
 {
     ftm_merger *m = &ftm_merger_g;

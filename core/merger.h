@@ -100,6 +100,16 @@ void ftm_merger_flush_locked(ftm_merger *m, uint64_t s);
 /* Producer whose ring is full: help until the push succeeds. */
 void ftm_merger_push_slow(ftm_ring *r, const ftm_event *ev);
 
+/* A number whose owner cannot push it through its own ring: a realloc
+ * ticket ended on another thread (an embedder bug, counted by engine.c).
+ * Pushing it into the calling thread's ring would break sequence.h I2
+ * there: that ring may already hold events numbered beyond the window,
+ * ahead of it, and the merger would never reach it -- every query would
+ * wait forever.  So the event goes straight into the window (waiting,
+ * apply lock released, until it fits), or is ignored if its session is
+ * over.  Takes the apply lock; the caller holds no unpushed number. */
+void ftm_merger_place_foreign(const ftm_event *ev);
+
 /* Start / stop the background thread (lifecycle lock held, apply lock not
  * held).  start returns 0 or an errno. */
 int ftm_merger_thread_start(ftm_merger *m);

@@ -18,7 +18,9 @@
  *   I1  Every number taken by a producer is eventually pushed into that
  *       producer's ring exactly once (as a NOP if there is nothing to do),
  *       except numbers taken by lifecycle steps, which the lifecycle step
- *       itself "applies" while holding the apply lock (merger.h).
+ *       itself "applies" while holding the apply lock (merger.h), and the
+ *       number of a realloc ticket ended on the wrong thread, which that
+ *       thread hands to the merger directly (ftm_merger_place_foreign).
  *   I2  A thread pushes its events in increasing sequence order (it takes
  *       its numbers in program order; a realloc ticket holds one number
  *       across the real realloc and the thread records nothing else in

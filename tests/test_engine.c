@@ -265,6 +265,51 @@ static void test_realloc_end_wrong_thread(void **state)
     ftm_stop();
 }
 
+/* The wrong thread has recorded more than the reorder window holds since
+ * the ticket's number was taken, so its ring already holds events that
+ * cannot enter the window until that number is applied.  Pushed behind
+ * them, the ticket's number would never be reached: every query and
+ * ftm_stop would wait forever.  It must still be applied (as a counted
+ * NOP), and everything recorded around it exactly. */
+#define WRONG_THREAD_EVENTS (FTM_WINDOW_EVENTS + 100)
+
+static void *record_then_end_elsewhere(void *arg)
+{
+    ftm_realloc_ticket *tk = arg;
+    for (uintptr_t i = 0; i < WRONG_THREAD_EVENTS; i++) {
+        ftm_record_alloc(0, 0x1000000 + i * 16, 1, NULL);
+    }
+    return (void *)(intptr_t)ftm_record_realloc_end(*tk, 0, 0x300, 0x300, 9,
+                                                    NULL);
+}
+
+static void test_realloc_end_wrong_thread_behind_window(void **state)
+{
+    (void)state;
+    assert_int_equal(ftm_start(NULL), FTM_OK);
+    ftm_stats st0, st;
+    ftm_get_stats(&st0);
+    ftm_realloc_ticket tk;
+    pthread_t th;
+    void *rc;
+    pthread_create(&th, NULL, begin_only, &tk);
+    pthread_join(th, NULL);
+    assert_int_equal(tk.active, 1);
+    pthread_create(&th, NULL, record_then_end_elsewhere, &tk);
+    pthread_join(th, &rc);
+    assert_int_equal((intptr_t)rc, FTM_EINVAL);
+    size_t cur, peak;
+    ftm_get_traced_memory(&cur, &peak); /* returns: nothing is stuck */
+    assert_int_equal(cur, WRONG_THREAD_EVENTS);
+    assert_int_equal(peak, WRONG_THREAD_EVENTS);
+    ftm_get_stats(&st);
+    assert_int_equal(st.events_lost, st0.events_lost + 1);
+    assert_int_equal(st.live_traces, WRONG_THREAD_EVENTS);
+    assert_int_equal(st.events_recorded - st0.events_recorded,
+                     st.events_applied - st0.events_applied);
+    ftm_stop();
+}
+
 static void test_clear_stop_restart(void **state)
 {
     (void)state;
@@ -608,6 +653,8 @@ int main(void)
         cmocka_unit_test_teardown(test_get_trace_and_domains, stop_engine),
         cmocka_unit_test_teardown(test_realloc_events, stop_engine),
         cmocka_unit_test_teardown(test_realloc_end_wrong_thread, stop_engine),
+        cmocka_unit_test_teardown(test_realloc_end_wrong_thread_behind_window,
+                                  stop_engine),
         cmocka_unit_test_teardown(test_clear_stop_restart, stop_engine),
         cmocka_unit_test_teardown(test_snapshot_pin_across_clear, stop_engine),
         cmocka_unit_test_teardown(test_multithread_flush, stop_engine),
