@@ -26,14 +26,23 @@
  *   g_backend     _Atomic int; written by ftm_mem_init under g_init_lock
  *                 (release), read by alloc/free (acquire).  Changes only
  *                 while g_bytes == 0, i.e. no block of the old backend is
- *                 live.  Known gap: an allocation racing with a SWITCH (an
- *                 ftm_start asking for a different backend than the one in
- *                 use while the engine holds no memory at all) can read the
- *                 old backend, allocate from it after init saw g_bytes == 0,
- *                 and later be freed through the new one.  The engine never
- *                 switches under AUTO (the CPython module's only setting):
- *                 only tests and the benchmark pick backends explicitly, and
- *                 they do it while no other thread touches the engine.
+ *                 live.  An allocation reads g_backend and counts its bytes
+ *                 inside a guard (g_allocating / g_switching below), so
+ *                 ftm_mem_init never sees g_bytes == 0 while a block of the
+ *                 old backend is being allocated: such a block would later
+ *                 be freed through the new backend.  A free reads g_backend
+ *                 before it subtracts its bytes, so no switch can come
+ *                 between (g_bytes != 0 until the subtraction).
+ *   g_allocating, g_switching
+ *                 seq_cst (a Dekker pair): an allocation increments
+ *                 g_allocating, then loads g_switching and, if set, backs
+ *                 out and retries; ftm_mem_init stores g_switching = true,
+ *                 then waits for g_allocating == 0 (its acquire of the last
+ *                 release-decrement makes every counted byte visible), then
+ *                 decides, then clears g_switching.  One of the two always
+ *                 sees the other.  The guard costs two atomics per engine
+ *                 allocation (rings, table growth, snapshots), never a
+ *                 producer's record.
  *   g_je          jemalloc entry points + arena, written once under
  *                 g_init_lock before g_backend is released as JEMALLOC,
  *                 never changed afterwards (the arena is reused).
@@ -47,6 +56,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -82,6 +92,10 @@ static pthread_mutex_t g_init_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int g_backend = FTM_MEM_AUTO; /* AUTO = not initialised */
 static _Atomic size_t g_bytes;
 static _Atomic long g_inject = -1;
+/* Backend-switch guard (see the contract above): allocations between
+ * reading g_backend and counting their bytes, and "a switch is deciding". */
+static _Atomic unsigned long g_allocating;
+static _Atomic bool g_switching;
 
 /* Resolve jemalloc and create the private arena.  Under g_init_lock. */
 static bool je_setup(void)
@@ -117,6 +131,11 @@ int ftm_mem_init(ftm_mem_backend want)
         return FTM_EINVAL;
     int rc = FTM_OK;
     pthread_mutex_lock(&g_init_lock);
+    /* Hold new allocations off and let those in flight count their bytes,
+     * so that g_bytes == 0 below really means no block is live. */
+    atomic_store(&g_switching, true);
+    while (atomic_load(&g_allocating) != 0)
+        sched_yield();
     int cur = atomic_load_explicit(&g_backend, memory_order_relaxed);
     if (cur != FTM_MEM_AUTO &&
         atomic_load_explicit(&g_bytes, memory_order_relaxed) != 0) {
@@ -137,6 +156,7 @@ int ftm_mem_init(ftm_mem_backend want)
         }
         atomic_store_explicit(&g_backend, next, memory_order_release);
     }
+    atomic_store(&g_switching, false);
     pthread_mutex_unlock(&g_init_lock);
     return rc;
 }
@@ -172,9 +192,19 @@ static void *mem_alloc(size_t size, bool zero)
         return NULL;
     if (size == 0)
         size = 1; /* a distinct block, like malloc(0) usually is */
+    /* First use: choose a backend now, outside the guard below. */
+    (void)backend();
+    for (;;) {
+        atomic_fetch_add(&g_allocating, 1);
+        if (!atomic_load(&g_switching))
+            break;
+        atomic_fetch_sub(&g_allocating, 1);
+        sched_yield();
+    }
     void *p;
     size_t acct;
-    if (backend() == FTM_MEM_JEMALLOC) {
+    if (atomic_load_explicit(&g_backend, memory_order_acquire) ==
+        FTM_MEM_JEMALLOC) {
         int flags = g_je.flags | (zero ? FTM_JE_ZERO : 0);
         p = g_je.mallocx(size, flags);
         acct = g_je.nallocx(size, g_je.flags);
@@ -184,6 +214,7 @@ static void *mem_alloc(size_t size, bool zero)
     }
     if (p)
         atomic_fetch_add_explicit(&g_bytes, acct, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&g_allocating, 1, memory_order_release);
     return p;
 }
 
@@ -233,6 +264,10 @@ void ftm_mem_fork_parent(void)
 void ftm_mem_fork_child(void)
 {
     pthread_mutex_init(&g_init_lock, NULL);
+    /* Allocations of vanished threads never finish (their blocks, if any,
+     * are leaked uncounted); nothing is switching (prepare held the lock). */
+    atomic_store(&g_allocating, 0);
+    atomic_store(&g_switching, false);
 }
 
 size_t ftm_mem_bytes(void)

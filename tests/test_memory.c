@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <jemalloc/jemalloc.h>
@@ -239,6 +240,52 @@ static void test_concurrent_jemalloc(void **state)
     concurrent(FTM_MEM_JEMALLOC);
 }
 
+/* ---- a backend switch racing with an allocation ---------------------------
+ *
+ * ftm_mem_init may switch backends while the engine holds no memory.  An
+ * allocation on another thread that read the old backend but has not yet
+ * counted its bytes must hold the switch off; otherwise its block is later
+ * freed (and uncounted) through the other backend: free() of a jemalloc
+ * block, or dallocx of a malloc block, and accounting that never returns
+ * to 0.  One thread allocates and frees a 100-byte block (size class 112 in
+ * jemalloc, so a mismatch also shows in the counter) while the main thread
+ * flips the backend as fast as it can. */
+static _Atomic int flipper_done;
+
+static void *alloc_free_loop(void *arg)
+{
+    long n = (long)(intptr_t)arg;
+    for (long i = 0; i < n; i++) {
+        char *p = ftm_mem_alloc(100);
+        if (!p)
+            return (void *)1;
+        memset(p, 0x5a, 100);
+        ftm_mem_free(p, 100);
+    }
+    atomic_store(&flipper_done, 1);
+    return NULL;
+}
+
+static void test_switch_races_allocation(void **state)
+{
+    (void)state;
+    assert_int_equal(ftm_mem_bytes(), 0);
+    atomic_store(&flipper_done, 0);
+    pthread_t t;
+    assert_int_equal(
+        pthread_create(&t, NULL, alloc_free_loop, (void *)(intptr_t)2000000),
+        0);
+    unsigned long flips = 0;
+    while (!atomic_load(&flipper_done)) {
+        /* refused (FTM_EINVAL) while the block is held: that is fine */
+        (void)ftm_mem_init(flips++ % 2 ? FTM_MEM_JEMALLOC : FTM_MEM_PORTABLE);
+    }
+    void *r = (void *)1;
+    pthread_join(t, &r);
+    assert_null(r);
+    assert_int_equal(ftm_mem_bytes(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_calloc_overflow),
         cmocka_unit_test(test_concurrent_portable),
         cmocka_unit_test(test_concurrent_jemalloc),
+        cmocka_unit_test(test_switch_races_allocation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
