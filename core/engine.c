@@ -167,8 +167,10 @@ static inline uint64_t clamp_size(size_t size)
                                                : (uint64_t)size;
 }
 
-int ftm_record_alloc(ftm_domain_t domain, uintptr_t ptr, size_t size,
-                     ftm_traceback *tb)
+/* The alloc and free fast path: one event with its own number.  tb is
+ * interned only for an alloc, after the number is taken (sequence.h). */
+static inline int record_one(uint32_t kind, ftm_domain_t domain,
+                             uintptr_t ptr, size_t size, ftm_traceback *tb)
 {
     if (!atomic_load_explicit(&E.tracing, memory_order_relaxed)) {
         return FTM_OK;
@@ -185,35 +187,22 @@ int ftm_record_alloc(ftm_domain_t domain, uintptr_t ptr, size_t size,
     ev.seq = ftm_seq_take();
     ev.ptr = ptr;
     ev.size = clamp_size(size);
-    ev.kind = FTM_EV_ALLOC;
+    ev.kind = kind;
     ev.domain = domain;
-    ev.tb = intern_tb(tb); /* after the number: see sequence.h */
+    ev.tb = intern_tb(tb); /* FTM_TB_NONE for a free (tb == NULL) */
     push(r, &ev);
     return FTM_OK;
 }
 
+int ftm_record_alloc(ftm_domain_t domain, uintptr_t ptr, size_t size,
+                     ftm_traceback *tb)
+{
+    return record_one(FTM_EV_ALLOC, domain, ptr, size, tb);
+}
+
 int ftm_record_free(ftm_domain_t domain, uintptr_t ptr)
 {
-    if (!atomic_load_explicit(&E.tracing, memory_order_relaxed)) {
-        return FTM_OK;
-    }
-    ftm_tls *t = &ftm_tls_self;
-    if (__builtin_expect(t->pause | t->ticket_open, 0)) {
-        return blocked(t);
-    }
-    ftm_ring *r = my_ring(t);
-    if (r == NULL) {
-        return FTM_ENOMEM;
-    }
-    ftm_event ev;
-    ev.seq = ftm_seq_take();
-    ev.ptr = ptr;
-    ev.size = 0;
-    ev.kind = FTM_EV_FREE;
-    ev.domain = domain;
-    ev.tb = FTM_TB_NONE;
-    push(r, &ev);
-    return FTM_OK;
+    return record_one(FTM_EV_FREE, domain, ptr, 0, NULL);
 }
 
 ftm_realloc_ticket ftm_record_realloc_begin(ftm_domain_t domain,
