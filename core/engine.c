@@ -169,8 +169,8 @@ static inline uint64_t clamp_size(size_t size)
 
 /* The alloc and free fast path: one event with its own number.  tb is
  * interned only for an alloc, after the number is taken (sequence.h). */
-static inline int record_one(uint32_t kind, ftm_domain_t domain,
-                             uintptr_t ptr, size_t size, ftm_traceback *tb)
+static inline int record_one(uint32_t kind, ftm_domain_t domain, uintptr_t ptr,
+                             size_t size, ftm_traceback *tb)
 {
     if (!atomic_load_explicit(&E.tracing, memory_order_relaxed)) {
         return FTM_OK;
