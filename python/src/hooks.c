@@ -212,6 +212,24 @@ static inline uint32_t shadow_cap(uint32_t limit)
     return c < FTM_MAX_NFRAME ? c : FTM_MAX_NFRAME;
 }
 
+/* Replace one of the thread's buffers by a zeroed one of `bytes` (libc,
+ * never a traced allocator) and move st_tls_bytes accordingly.  Returns the
+ * new block, or NULL with the old one kept. */
+static void *replace_block(void **block, size_t *block_bytes, size_t bytes)
+{
+    void *blk = calloc(1, bytes);
+    if (blk == NULL) {
+        return NULL;
+    }
+    free(*block);
+    atomic_fetch_add_explicit(&st_tls_bytes, bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&st_tls_bytes, *block_bytes,
+                              memory_order_relaxed);
+    *block = blk;
+    *block_bytes = bytes;
+    return blk;
+}
+
 /* Make the thread's buffers fit nframe `limit`; resets both caches. */
 static int tls_reserve(tcache *t, uint32_t limit)
 {
@@ -219,16 +237,10 @@ static int tls_reserve(tcache *t, uint32_t limit)
     limit = shadow_cap(limit);
     size_t bytes = (size_t)limit * (sizeof(ftm_frame) + sizeof(uint16_t)) +
                    (size_t)SLOTS * nslot * sizeof(ftm_frame);
-    void *blk = calloc(1, bytes);
+    void *blk = replace_block(&t->block, &t->block_bytes, bytes);
     if (blk == NULL) {
         return -1;
     }
-    free(t->block);
-    atomic_fetch_add_explicit(&st_tls_bytes, bytes, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&st_tls_bytes, t->block_bytes,
-                              memory_order_relaxed);
-    t->block = blk;
-    t->block_bytes = bytes;
     t->cap = limit;
     t->code_frames = blk;
     t->slot_frames = nslot ? t->code_frames + limit : NULL;
@@ -250,16 +262,10 @@ static int tls_reserve(tcache *t, uint32_t limit)
 static int tls_reserve_resolved(tcache *t, uint32_t limit)
 {
     size_t bytes = (size_t)limit * 2 * sizeof(ftm_frame);
-    ftm_frame *blk = calloc(1, bytes);
+    ftm_frame *blk = replace_block(&t->rblock, &t->rblock_bytes, bytes);
     if (blk == NULL) {
         return -1;
     }
-    free(t->rblock);
-    atomic_fetch_add_explicit(&st_tls_bytes, bytes, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&st_tls_bytes, t->rblock_bytes,
-                              memory_order_relaxed);
-    t->rblock = blk;
-    t->rblock_bytes = bytes;
     t->rcap = limit;
     t->res_frames = blk;
     t->scratch = blk + limit;
