@@ -52,6 +52,11 @@
  *   E.ring_capacity  relaxed; read when a thread creates its ring.
  *   E.producer_lost  relaxed fetch_add on the rare loss paths.
  *   E.gens, E.cur, gen->refs, gen->base, E.tb_oom_retired   gen_lock.
+ *   E.session_base_lost, E.session_base_traces_oom   apply lock (written
+ *                    by ftm_start, read by ftm_get_stats, both holding it).
+ *   E.session_base_tb_oom   gen_lock (same writer and reader).
+ *   The session bases are what the cumulative loss counters read when the
+ *   session started; ftm_stats' session_* fields are the differences.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -92,6 +97,9 @@ static struct {
     ftm_gen *cur;
     uint32_t gen_counter; /* life */
     uint64_t tb_oom_retired;
+    uint64_t session_base_lost;
+    uint64_t session_base_traces_oom;
+    uint64_t session_base_tb_oom;
 } E = {
     .life = PTHREAD_MUTEX_INITIALIZER,
     .gen_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -167,14 +175,28 @@ static inline uint64_t clamp_size(size_t size)
                                                : (uint64_t)size;
 }
 
-/* The alloc and free fast path: one event with its own number.  tb is
- * interned only for an alloc, after the number is taken (sequence.h). */
+/* The alloc, free and retrace fast path: one event with its own number.
+ * tb is interned for an alloc or a retrace, after the number is taken
+ * (sequence.h).  A retrace whose traceback could not be interned (out of
+ * memory, counted by the pool; or a stop already unpublished the pool, so
+ * the session ends before the trace could be seen) becomes a NOP: the trace
+ * keeps the traceback it has, as the builtin's does when traceback_new()
+ * fails. */
+#ifdef FTM_TEST_HOOKS
+void (*ftm_test_before_number)(void); /* merger.h */
+#endif
+
 static inline int record_one(uint32_t kind, ftm_domain_t domain, uintptr_t ptr,
                              size_t size, ftm_traceback *tb)
 {
     if (!atomic_load_explicit(&E.tracing, memory_order_relaxed)) {
         return FTM_OK;
     }
+#ifdef FTM_TEST_HOOKS
+    if (ftm_test_before_number != NULL) {
+        ftm_test_before_number();
+    }
+#endif
     ftm_tls *t = &ftm_tls_self;
     if (__builtin_expect(t->pause | t->ticket_open, 0)) {
         return blocked(t);
@@ -190,6 +212,10 @@ static inline int record_one(uint32_t kind, ftm_domain_t domain, uintptr_t ptr,
     ev.kind = kind;
     ev.domain = domain;
     ev.tb = intern_tb(tb); /* FTM_TB_NONE for a free (tb == NULL) */
+    if (kind == FTM_EV_RETRACE && ev.tb == FTM_TB_NONE && tb != NULL &&
+        tb->frames != NULL && tb->nframe != 0) {
+        ev.kind = FTM_EV_NOP;
+    }
     push(r, &ev);
     return FTM_OK;
 }
@@ -203,6 +229,11 @@ int ftm_record_alloc(ftm_domain_t domain, uintptr_t ptr, size_t size,
 int ftm_record_free(ftm_domain_t domain, uintptr_t ptr)
 {
     return record_one(FTM_EV_FREE, domain, ptr, 0, NULL);
+}
+
+int ftm_record_retrace(ftm_domain_t domain, uintptr_t ptr, ftm_traceback *tb)
+{
+    return record_one(FTM_EV_RETRACE, domain, ptr, 0, tb);
 }
 
 ftm_realloc_ticket ftm_record_realloc_begin(ftm_domain_t domain,
@@ -349,6 +380,17 @@ static ftm_tb_id gen_next_base_locked(const ftm_gen *skip)
     }
     /* Would need ~4e9 tracebacks alive in pinned generations. */
     return base > UINT32_MAX / 2 ? 0 : (ftm_tb_id)base;
+}
+
+/* gen_lock held: tracebacks that could not be interned, over the process
+ * (retired generations and alive ones). */
+static uint64_t gen_oom_total_locked(void)
+{
+    uint64_t oom = E.tb_oom_retired;
+    for (ftm_gen *g = E.gens; g != NULL; g = g->next) {
+        oom += ftm_tb_pool_oom_count(g->pool);
+    }
+    return oom;
 }
 
 /* gen_lock held. */
@@ -499,6 +541,7 @@ int ftm_start(const ftm_config *cfg)
     pthread_mutex_lock(&E.gen_lock);
     g->base = gen_next_base_locked(NULL);
     gen_link_current_locked(g);
+    E.session_base_tb_oom = gen_oom_total_locked();
     pthread_mutex_unlock(&E.gen_lock);
 
     atomic_store_explicit(&E.ring_capacity, cap, memory_order_relaxed);
@@ -515,6 +558,9 @@ int ftm_start(const ftm_config *cfg)
     m->tb_base = g->base;
     m->current = 0;
     m->peak = 0;
+    E.session_base_lost =
+        m->lost + atomic_load_explicit(&E.producer_lost, memory_order_relaxed);
+    E.session_base_traces_oom = m->traces_lost_oom;
     pthread_mutex_unlock(&m->lock);
 
     if (ftm_merger_thread_start(m) != 0) {
@@ -792,6 +838,9 @@ void ftm_get_stats(ftm_stats *out)
     out->traces_lost_oom = m->traces_lost_oom;
     out->events_ignored = m->ignored;
     out->live_traces = m->map != NULL ? ftm_trace_map_count(m->map) : 0;
+    out->session_events_lost = out->events_lost - E.session_base_lost;
+    out->session_traces_lost_oom =
+        out->traces_lost_oom - E.session_base_traces_oom;
     pthread_mutex_unlock(&m->lock);
     out->ring_full_waits = rs.full_waits;
     out->producer_drains = rs.drains;
@@ -800,11 +849,9 @@ void ftm_get_stats(ftm_stats *out)
 
     pthread_mutex_lock(&E.gen_lock);
     out->tracebacks = E.cur != NULL ? ftm_tb_pool_count(E.cur->pool) : 0;
-    uint64_t oom = E.tb_oom_retired;
-    for (ftm_gen *g = E.gens; g != NULL; g = g->next) {
-        oom += ftm_tb_pool_oom_count(g->pool);
-    }
-    out->tracebacks_lost_oom = oom;
+    out->tracebacks_lost_oom = gen_oom_total_locked();
+    out->session_tracebacks_lost_oom =
+        out->tracebacks_lost_oom - E.session_base_tb_oom;
     pthread_mutex_unlock(&E.gen_lock);
     out->engine_bytes = ftm_mem_bytes();
     out->backend_in_use = ftm_mem_backend_in_use();

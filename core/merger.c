@@ -16,6 +16,10 @@
 
 ftm_merger ftm_merger_g = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+#ifdef FTM_TEST_HOOKS
+uint32_t ftm_test_window_events = FTM_WINDOW_EVENTS_DEFAULT; /* merger.h */
+#endif
+
 /* Waiting for another thread: a short spin, then yields, then short sleeps
  * (the machine may have fewer cores than runnable threads, and the thread
  * we wait for may be preempted between taking its number and pushing). */
@@ -112,6 +116,15 @@ static void apply_one(ftm_merger *m, const ftm_event *e)
             m->current -= old;
         }
         break;
+    case FTM_EV_RETRACE: {
+        /* A block reused without a new allocation: re-stamp its trace if
+         * it has one.  No insert (an untraced block's size is unknown, and
+         * a retrace ordered after a free must not resurrect the trace), no
+         * size change, hence current and peak untouched. */
+        ftm_tb_id tb = e->tb == FTM_TB_NONE ? FTM_TB_NONE : e->tb + m->tb_base;
+        (void)ftm_trace_map_set_tb(m->map, e->domain, (uintptr_t)e->ptr, tb);
+        break;
+    }
     default: /* NOP */
         break;
     }

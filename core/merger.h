@@ -55,8 +55,26 @@
  * same with W = 2^12 .. 2^16 (about 60 M events/s per CPU-second from one
  * ring, 35 M from 8 interleaved rings, 1M pre-filled events, this
  * machine); a larger W only buys slack behind a preempted producer, which
- * the rings' own capacity already gives. */
+ * the rings' own capacity already gives.
+ *
+ * Test builds only (FTM_TEST_HOOKS, defined for the ftm_core_hooks library
+ * that tests/CMakeLists.txt builds for the tests that need it; never for
+ * the library the Python extension or the benchmarks link): W is a
+ * variable, a power of two >= 2, so an oracle can run with a tiny window
+ * and make the merger wait on missing numbers all the time.  Contract:
+ * written only by the test's main thread while no session is active (no
+ * window allocated) and before the ftm_start that allocates the next one;
+ * read by the apply-lock holder and by start/stop under the lifecycle
+ * lock, both ordered after that write by ftm_start's locks and the merger
+ * thread's creation.  A production build keeps the constant (the mask is
+ * an immediate on the merger's path). */
+#ifdef FTM_TEST_HOOKS
+extern uint32_t ftm_test_window_events;
+#define FTM_WINDOW_EVENTS ftm_test_window_events
+#else
 #define FTM_WINDOW_EVENTS (1u << 14)
+#endif
+#define FTM_WINDOW_EVENTS_DEFAULT (1u << 14)
 
 typedef struct ftm_merger {
     pthread_mutex_t lock; /* the apply lock */
@@ -139,5 +157,16 @@ void ftm_merger_set_observer(void (*fn)(const ftm_event *ev, void *arg),
  * (recorded while stopped, or racing with start/stop).  Not a loss; public
  * as ftm_stats.events_ignored. */
 uint64_t ftm_engine_events_ignored(void);
+
+#ifdef FTM_TEST_HOOKS
+/* engine.c, test builds only (FTM_TEST_HOOKS, see FTM_WINDOW_EVENTS above):
+ * if set, every alloc/free/retrace record that has seen the engine tracing
+ * calls it before taking its number, so a test can hold a producer exactly
+ * there (the window where it races with ftm_stop/ftm_start) while the main
+ * thread stops or restarts.  Contract: set and cleared by the test while
+ * no other thread records, ordered before the producers it concerns by
+ * their pthread_create, after them by pthread_join. */
+extern void (*ftm_test_before_number)(void);
+#endif
 
 #endif /* FTM_CORE_MERGER_H */

@@ -81,9 +81,11 @@ void __tsan_release(void *addr);
  */
 
 enum ftm_event_kind {
-    FTM_EV_NOP = 0,   /* a taken number with nothing to apply */
-    FTM_EV_ALLOC = 1, /* insert or replace (domain, ptr) -> {size, tb} */
-    FTM_EV_FREE = 2,  /* remove (domain, ptr) if traced */
+    FTM_EV_NOP = 0,     /* a taken number with nothing to apply */
+    FTM_EV_ALLOC = 1,   /* insert or replace (domain, ptr) -> {size, tb} */
+    FTM_EV_FREE = 2,    /* remove (domain, ptr) if traced */
+    FTM_EV_RETRACE = 3, /* if (domain, ptr) is traced, set its tb (size 0,
+                         * unused); never inserts, never changes sizes */
 };
 
 #define FTM_EVENT_MAX_SIZE ((UINT64_C(1) << 56) - 1)
@@ -95,10 +97,11 @@ enum ftm_event_kind {
 typedef struct ftm_event {
     uint64_t seq;       /* from ftm_seq_take(); 0 = empty window slot */
     uint64_t ptr;       /* block address */
-    uint64_t size : 56; /* block size (ALLOC) */
+    uint64_t size : 56; /* block size (ALLOC; 0 otherwise) */
     uint64_t kind : 8;  /* enum ftm_event_kind */
     ftm_domain_t domain;
-    ftm_tb_id tb; /* pool-local id of the current generation, or NONE */
+    ftm_tb_id tb; /* ALLOC, RETRACE: pool-local id of the current
+                   * generation, or NONE */
 } ftm_event;
 _Static_assert(sizeof(ftm_event) == 32, "ftm_event must stay 32 bytes");
 

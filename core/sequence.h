@@ -50,6 +50,17 @@
  *   it (taking its number) after seq1.  An in-place resize at seq1 is
  *   exact: nobody else can own `old` between seq1 and seq2, and seq1 is an
  *   instant inside the realloc call (so a resize costs one number).
+ *   Retrace (a block handed out again without a new allocation) takes its
+ *   number while the caller owns the block: after the alloc that made the
+ *   block the caller's (whose number is earlier, by the argument above)
+ *   and before the caller, or whoever it hands the block to, records its
+ *   free.  So it lands between that alloc and that free, on the trace that
+ *   really is the block's.  It only re-stamps an existing trace (merger.c),
+ *   never inserts one and never changes a size: whatever its number, the
+ *   set of traces and current/peak are those the ALLOC/FREE events alone
+ *   give.  A retrace that races with a free of the same block (an embedder
+ *   bug) is a no-op if numbered after it, or at worst re-stamps the trace
+ *   of the address's next owner; it never resurrects a freed trace.
  *
  * Why one global counter and not one per address shard
  *   Per-shard counters order events on the same address only.  The

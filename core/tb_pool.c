@@ -100,6 +100,10 @@ struct ftm_tb_pool {
 
 /* ---- hashing ------------------------------------------------------------ */
 
+#ifdef FTM_TEST_HOOKS
+uint64_t ftm_test_tb_hash_mask = ~(uint64_t)0; /* tb_pool.h */
+#endif
+
 static inline uint64_t mum(uint64_t a, uint64_t b)
 {
     __uint128_t r = (__uint128_t)a * b;
@@ -126,9 +130,13 @@ static inline uint64_t tb_hash(const ftm_frame *f, uint16_t nframe,
     }
     if (i < nframe)
         acc2 += (f[i].a ^ k) * (f[i].b ^ (k >> 7));
-    return mum(acc ^ 0x1D8E4E27C47D124Full,
-               acc2 ^ (((uint64_t)nframe << 16 | total_nframe) *
-                       0x9E3779B97F4A7C15ull));
+    uint64_t h = mum(acc ^ 0x1D8E4E27C47D124Full,
+                     acc2 ^ (((uint64_t)nframe << 16 | total_nframe) *
+                             0x9E3779B97F4A7C15ull));
+#ifdef FTM_TEST_HOOKS
+    h &= ftm_test_tb_hash_mask; /* tb_pool.h: forced collisions in tests */
+#endif
+    return h;
 }
 
 static inline bool same(const tb_entry *e, const ftm_frame *frames,

@@ -56,4 +56,16 @@ void ftm_tb_pool_fork_prepare(ftm_tb_pool *p);
 void ftm_tb_pool_fork_parent(ftm_tb_pool *p);
 void ftm_tb_pool_fork_child(ftm_tb_pool *p);
 
+#ifdef FTM_TEST_HOOKS
+/* Test builds only (see merger.h for which library defines FTM_TEST_HOOKS):
+ * every traceback hash is ANDed with this mask (default all ones), so a
+ * test can make every traceback collide (mask 0) and check that identity
+ * is decided by the whole key -- every frame, nframe and total_nframe --
+ * and not by the 64-bit hash, which no real test can make collide.
+ * Contract: written only while no pool exists (entries keep the hash they
+ * were inserted with); read by interning threads created after the write,
+ * or ordered after it by ftm_start's locks. */
+extern uint64_t ftm_test_tb_hash_mask;
+#endif
+
 #endif /* FTM_CORE_TB_POOL_H */

@@ -508,6 +508,27 @@ bool ftm_trace_map_get(const ftm_trace_map *m, ftm_domain_t domain,
     return true;
 }
 
+bool ftm_trace_map_set_tb(ftm_trace_map *m, ftm_domain_t domain, uintptr_t ptr,
+                          ftm_tb_id tb)
+{
+    submap *sm = find_submap(m, domain);
+    if (!sm)
+        return false;
+    uint64_t h = hash_ptr(ptr);
+    shard *s = &sm->shards[shard_of(h)];
+    entry *e;
+    if (ptr == 0) {
+        e = s->has_zero ? &s->zero_key : NULL;
+    } else {
+        long i = shard_find(s, ptr, h);
+        e = i >= 0 ? &s->slots[i] : NULL;
+    }
+    if (!e)
+        return false;
+    e->tb = tb;
+    return true;
+}
+
 size_t ftm_trace_map_count(const ftm_trace_map *m)
 {
     return m->count;

@@ -42,6 +42,10 @@ bool ftm_trace_map_remove(ftm_trace_map *m, ftm_domain_t domain, uintptr_t ptr,
                           size_t *old_size);
 bool ftm_trace_map_get(const ftm_trace_map *m, ftm_domain_t domain,
                        uintptr_t ptr, ftm_trace *out);
+/* if (domain,ptr) exists, set its tb and return true; else change nothing
+ * and return false.  Never allocates, never fails. */
+bool ftm_trace_map_set_tb(ftm_trace_map *m, ftm_domain_t domain, uintptr_t ptr,
+                          ftm_tb_id tb);
 size_t ftm_trace_map_count(const ftm_trace_map *m);
 /* copy every trace into dst (capacity cap >= count); returns number copied */
 size_t ftm_trace_map_copy(const ftm_trace_map *m, ftm_trace *dst, size_t cap);

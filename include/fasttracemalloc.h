@@ -25,9 +25,11 @@
  *   recorded BEFORE the caller releases the block to its allocator; an alloc
  *   is recorded AFTER the allocator returned it; a realloc reserves its
  *   number before calling the allocator (ftm_record_realloc_begin) and
- *   completes after it (ftm_record_realloc_end).  The merger applies events
- *   in sequence order, so the trace map and the current/peak counters equal
- *   what one global lock taken around every event would have computed.
+ *   completes after it (ftm_record_realloc_end); a retrace (a block reused
+ *   without a new allocation) is recorded while the caller owns the block.
+ *   The merger applies events in sequence order, so the trace map and the
+ *   current/peak counters equal what one global lock taken around every
+ *   event would have computed.
  *
  * Return codes: 0 on success, negative errno-style values on failure
  * (FTM_ENOMEM, FTM_EINVAL, FTM_ESTATE).  Engine memory failures never abort
@@ -70,12 +72,13 @@ typedef struct ftm_frame {
 #define FTM_MAX_NFRAME 65535u
 
 /* A caller-owned description of the current thread's traceback, passed to
- * ftm_record_alloc/realloc_end.  The caller fills frames/nframe/total_nframe
- * and sets cached_id = FTM_TB_NONE whenever it changes them; the engine
- * interns the frames (lock-free lookup, see core/tb_pool.h) and caches the
- * resulting id in cached_id/cached_generation, so a caller that keeps the
- * struct unchanged between allocations (a one-entry per-thread cache) pays
- * only a generation check.  frames[0] is the most recent call.  */
+ * ftm_record_alloc/realloc_end/retrace.  The caller fills
+ * frames/nframe/total_nframe and sets cached_id = FTM_TB_NONE whenever it
+ * changes them; the engine interns the frames (lock-free lookup, see
+ * core/tb_pool.h) and caches the resulting id in
+ * cached_id/cached_generation, so a caller that keeps the struct unchanged
+ * between allocations (a one-entry per-thread cache) pays only a
+ * generation check.  frames[0] is the most recent call.  */
 typedef struct ftm_traceback {
     const ftm_frame *frames;
     uint16_t nframe;       /* frames stored, 1..FTM_MAX_NFRAME */
@@ -132,6 +135,22 @@ int ftm_record_alloc(ftm_domain_t domain, uintptr_t ptr, size_t size,
 /* Record that `ptr` is about to be freed.  Call it BEFORE handing the block
  * back to the allocator. */
 int ftm_record_free(ftm_domain_t domain, uintptr_t ptr);
+
+/* Record that the block at `ptr` was handed out again WITHOUT a new
+ * allocation (CPython 3.13+ reusing an object from a free list: the
+ * embedder calls this from its PyRefTracer CREATE hook, as the builtin's
+ * _PyTraceMalloc_TraceRef does).  If (domain, ptr) is traced when the
+ * event is applied, its traceback becomes the interned tb; otherwise
+ * nothing happens (an untraced block stays untraced: not a loss).  Size,
+ * current and peak are never changed.  Call it while the caller owns the
+ * block (after the allocation that made it traced, before its free); it
+ * is numbered, paused, dropped while stopped and counted exactly like
+ * ftm_record_alloc, and tb follows the same cached_id contract.  A NULL or
+ * empty tb leaves the trace with no traceback (FTM_TB_NONE), as an alloc
+ * would; a traceback that cannot be interned (engine out of memory,
+ * counted in tracebacks_lost_oom) leaves the trace's traceback unchanged,
+ * as the builtin does when it cannot build one. */
+int ftm_record_retrace(ftm_domain_t domain, uintptr_t ptr, ftm_traceback *tb);
 
 /* Realloc is two-phase: reserve the ordering slot before calling the
  * allocator, complete after it.  new_ptr == 0 means the realloc failed (the
@@ -223,6 +242,16 @@ typedef struct ftm_stats {
      * events_applied + events_ignored.  (Appended last: code that reads
      * the fields above by name keeps compiling.) */
     uint64_t events_ignored;
+    /* This session's losses: events_lost, traces_lost_oom and
+     * tracebacks_lost_oom counted from the ftm_start that began the
+     * current session (once stopped: the last session, until the next
+     * ftm_start resets them to 0).  The three fields above stay cumulative
+     * over the process.  A loss racing with ftm_start itself (a realloc
+     * ticket of the previous session ended after it) counts in the new
+     * session.  (Appended last, like events_ignored.) */
+    uint64_t session_events_lost;
+    uint64_t session_traces_lost_oom;
+    uint64_t session_tracebacks_lost_oom;
 } ftm_stats;
 
 void ftm_get_stats(ftm_stats *out);

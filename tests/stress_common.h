@@ -1,14 +1,19 @@
 /*
  * stress_common.h -- helpers shared by the engine's multi-threaded tests:
  * the size scale (FTM_STRESS_SCALE=sanitizer shrinks runs), a per-thread
- * PRNG, synthetic tracebacks whose frames carry a tag, and tag lookup from a
- * traceback id.  Header-only; each test includes it once.
+ * PRNG, synthetic tracebacks whose frames carry a tag, tag lookup from a
+ * traceback id, and a watchdog that turns a hang into a failure.
+ * Header-only; each test includes it once.
  */
 #ifndef FTM_TESTS_STRESS_COMMON_H
 #define FTM_TESTS_STRESS_COMMON_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -104,6 +109,68 @@ static inline void stress_sleep_us(unsigned us)
 {
     struct timespec ts = {0, (long)us * 1000L};
     nanosleep(&ts, NULL);
+}
+
+/* ---- watchdog ------------------------------------------------------------
+ * "Never a hang" is part of the engine's contract, so a test of it must
+ * fail, not sit until ctest's timeout, when the engine hangs.  Arm before
+ * the call that could hang, disarm after it.  If the call has not returned
+ * within `seconds` (multiplied by the sanitizer divisor), the watchdog
+ * thread prints what hung and ends the process with status 1: a hung
+ * engine cannot be stopped cleanly, so no later test could run anyway.
+ * One watchdog at a time; the mutex and condition variable order `done`.
+ */
+static struct stress_watchdog {
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    bool done; /* lock */
+    unsigned seconds;
+    const char *what;
+    pthread_t th;
+} stress_wd = {.lock = PTHREAD_MUTEX_INITIALIZER,
+               .cv = PTHREAD_COND_INITIALIZER};
+
+static inline void *stress_watchdog_main(void *arg)
+{
+    (void)arg;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += stress_wd.seconds;
+    pthread_mutex_lock(&stress_wd.lock);
+    while (!stress_wd.done) {
+        if (pthread_cond_timedwait(&stress_wd.cv, &stress_wd.lock, &until) !=
+                0 &&
+            !stress_wd.done) {
+            fprintf(stderr,
+                    "[ WATCHDOG ] %s did not return within %u s: the engine "
+                    "hangs\n",
+                    stress_wd.what, stress_wd.seconds);
+            fflush(stdout);
+            _exit(1);
+        }
+    }
+    pthread_mutex_unlock(&stress_wd.lock);
+    return NULL;
+}
+
+static inline void stress_watchdog_arm(unsigned seconds, const char *what)
+{
+    stress_wd.done = false;
+    stress_wd.seconds = seconds * stress_divisor();
+    stress_wd.what = what;
+    if (pthread_create(&stress_wd.th, NULL, stress_watchdog_main, NULL) != 0) {
+        fprintf(stderr, "[ WATCHDOG ] cannot start\n");
+        _exit(1);
+    }
+}
+
+static inline void stress_watchdog_disarm(void)
+{
+    pthread_mutex_lock(&stress_wd.lock);
+    stress_wd.done = true;
+    pthread_cond_signal(&stress_wd.cv);
+    pthread_mutex_unlock(&stress_wd.lock);
+    pthread_join(stress_wd.th, NULL);
 }
 
 #endif /* FTM_TESTS_STRESS_COMMON_H */

@@ -6,6 +6,23 @@
  * may have run (a fresh ring must catch that event, and be reclaimed too).
  * At the end the map is exact, nothing is lost, every ring is reclaimed and
  * the engine's memory is back to what it was before ftm_start.
+ *
+ * Rings are reclaimed DURING the session, not only at ftm_stop: a server
+ * that keeps tracing while it spawns threads would otherwise grow without
+ * bound (an engine that reclaimed closed rings only between sessions grew
+ * to ~840 MB here).  So, while the session runs, every ring is reclaimed
+ * within a bounded time after the last thread exits, and the engine's
+ * memory sampled after each batch stays under
+ *     M0 + 2 * G + (2 * BATCH + 2) * RING_BOUND
+ * where M0 is the engine's memory once the session started, G the growth
+ * of map and pool over the whole session (measured at the end, every ring
+ * reclaimed: what the traces themselves need; twice that covers a table
+ * caught mid-doubling), and 2 * BATCH + 2 rings the most that may be alive
+ * at a sample: each thread of the batch just joined may own two (one more
+ * from the late destructor) that the merger thread has not yet freed, plus
+ * the warm-up's.  RING_BOUND is twice a ring's slots, above any allocator
+ * size class for header + slots.  With 4000 threads the bound is about
+ * 9 MB; a leak of one ring per thread passes it after ~60 threads.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -18,10 +35,12 @@
 #include <cmocka.h>
 
 #include "fasttracemalloc.h"
+#include "ring.h"
 #include "stress_common.h"
 
 #define BATCH 16
 #define PER_THREAD 8
+#define RING_BOUND ((size_t)2 * FTM_RING_DEFAULT_CAPACITY * sizeof(ftm_event))
 
 static pthread_key_t late_key;
 
@@ -105,6 +124,7 @@ static void test_thread_churn(void **state)
     assert_int_equal(ftm_start(NULL), FTM_OK);
     ftm_stats st0;
     ftm_get_stats(&st0);
+    size_t mem_session0 = ftm_engine_memory(); /* map, window, pool: no ring */
     /* The engine creates its thread-exit key on the first ring; creating
      * the application's key after it means (glibc runs destructors in key
      * order) that late_free runs AFTER the engine closed the ring. */
@@ -125,12 +145,10 @@ static void test_thread_churn(void **state)
         for (int i = 0; i < BATCH; i++) {
             pthread_join(th[i], NULL);
         }
-        if (b % (BATCH * 16) == 0) {
-            ftm_flush();
-            size_t m = ftm_engine_memory();
-            if (m > max_live_rings_mem) {
-                max_live_rings_mem = m;
-            }
+        ftm_flush();
+        size_t m = ftm_engine_memory();
+        if (m > max_live_rings_mem) {
+            max_live_rings_mem = m;
         }
     }
     ftm_flush();
@@ -142,7 +160,22 @@ static void test_thread_churn(void **state)
      * from a late destructor */
     uint64_t regs = st.threads_registered - st0.threads_registered;
     assert_true(regs >= nthreads + 1);
-    ftm_stop(); /* reclaims the rings closed since the last merger pass */
+    /* every thread has exited: the merger thread frees every ring while the
+     * session goes on (it passes at least every millisecond when idle) */
+    for (int i = 0;
+         i < 5000 && st.rings_reclaimed - st0.rings_reclaimed < regs; i++) {
+        stress_sleep_us(1000);
+        ftm_get_stats(&st);
+    }
+    assert_true(ftm_is_tracing());
+    assert_int_equal(st.rings_reclaimed - st0.rings_reclaimed, regs);
+    size_t growth = ftm_engine_memory() - mem_session0;
+    size_t bound = mem_session0 + 2 * growth + (2 * BATCH + 2) * RING_BOUND;
+    printf("[ churn    ] in-session engine memory: start %zu, sampled peak "
+           "%zu, bound %zu (map+pool growth %zu)\n",
+           mem_session0, max_live_rings_mem, bound, growth);
+    assert_true(max_live_rings_mem <= bound);
+    ftm_stop();
     ftm_get_stats(&st);
     assert_int_equal(st.rings_reclaimed - st0.rings_reclaimed, regs);
     assert_int_equal(ftm_engine_memory(), mem0);
@@ -166,10 +199,17 @@ static void test_thread_churn(void **state)
     pthread_key_delete(late_key);
 }
 
+static int teardown(void **state)
+{
+    (void)state;
+    ftm_stop();
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_thread_churn),
+        cmocka_unit_test_teardown(test_thread_churn, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

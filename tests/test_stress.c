@@ -5,26 +5,32 @@
  * in numpy's domain 389047 with the same numeric values) from a LIFO free
  * list under one mutex, so a block freed by one thread is usually the next
  * one another thread receives.  8 producer threads allocate, free (any
- * thread's block) and realloc (in place, moved, failed) with random sizes
- * and one of 4 tracebacks each; the main thread queries meanwhile.
+ * thread's block), realloc (in place, moved, failed) and retrace (re-stamp
+ * a block handed out again without an allocation, ftm_record_retrace) with
+ * random sizes and one of 4 tracebacks each; the main thread queries
+ * meanwhile.
  *
  *  (a) exact mode: every event is recorded INSIDE the allocator's lock, so
  *      the log order under that lock is the true order and the serial model
  *      (map, current, peak, reset_peak) is kept under the same lock.  The
  *      querier takes the lock, and the engine's full map, current and peak
- *      must equal the model at every query and at the end.
+ *      must equal the model at every query and at the end.  Retraces hit
+ *      live blocks (the model's tag changes) and any address, free ones
+ *      included (the model does not change: no trace may appear).
  *  (b) realistic mode: a free is recorded before the (simulated) real free
  *      and an alloc after the real alloc, OUTSIDE the lock, realloc with a
- *      ticket around the real realloc.  After the joins the map and current
- *      must equal the allocator's live set; an observer sees every applied
- *      event in the engine's order and replays it: it must never free an
- *      untraced block nor allocate over a live one (except in-place
- *      reallocs, counted), and its peak must equal the engine's.
+ *      ticket around the real realloc, a retrace while the thread owns the
+ *      block (taken out of the live set, put back after).  After the joins
+ *      the map and current must equal the allocator's live set; an observer
+ *      sees every applied event in the engine's order and replays it: it
+ *      must never free an untraced block nor allocate over a live one
+ *      (except in-place reallocs, counted), every retrace must find its
+ *      block traced, and its peak must equal the engine's.
  *  (c) lifecycle race: the same producers while the main thread clears,
  *      snapshots, stops and restarts; nothing lost, nothing crashes, and
  *      every trace left is a live block with the right size and traceback.
  * Every mode: 0 events lost, 0 misattributed (size and traceback of each
- * trace are those of the last allocating thread).
+ * trace are those of the last allocating or retracing thread).
  */
 #include <pthread.h>
 #include <sched.h>
@@ -67,6 +73,7 @@ static struct sim {
     int nlive;
     size_t current, peak; /* mode (a) model */
     uint64_t inplace;     /* in-place reallocs (mode b) */
+    uint64_t retraces;    /* retraces of owned blocks (mode b) */
     uint64_t ops;
 } sim = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -118,6 +125,7 @@ static void sim_reset(void)
     sim.nlive = 0;
     sim.current = sim.peak = 0;
     sim.inplace = 0;
+    sim.retraces = 0;
     sim.ops = 0;
 }
 
@@ -210,7 +218,22 @@ static void op_exact(worker *w)
     ftm_traceback *tb = &w->tbs[v].tb;
     uint32_t what = stress_below(r, 100);
     pthread_mutex_lock(&sim.lock);
-    if (what < 45) {
+    if (what >= 92) { /* retrace: a live block, or any address */
+        int k = -1;
+        if (what < 96) {
+            if (sim.nlive > 0) {
+                k = sim.live[stress_below(r, (uint32_t)sim.nlive)];
+            }
+        } else {
+            k = (int)stress_below(r, NADDR);
+        }
+        if (k >= 0) {
+            ftm_record_retrace(slot_domain(k), slot_ptr(k), tb);
+            if (sim.b[k].state == ST_LIVE) {
+                sim.b[k].tag = tag;
+            }
+        }
+    } else if (what < 43) {
         int k = sim_pop_free();
         if (k >= 0) {
             size_t size = rand_size(r);
@@ -218,7 +241,7 @@ static void op_exact(worker *w)
             sim_live_add(k, size, tag);
             model_add(size, 0);
         }
-    } else if (what < 85) {
+    } else if (what < 81) {
         int k = sim_live_take(r);
         if (k >= 0) {
             ftm_record_free(slot_domain(k), slot_ptr(k));
@@ -274,7 +297,23 @@ static void op_real(worker *w)
     uint64_t tag = (uint64_t)w->id * NVARIANT + v;
     ftm_traceback *tb = &w->tbs[v].tb;
     uint32_t what = stress_below(r, 100);
-    if (what < 45) {
+    if (what >= 92) {
+        /* A retrace is recorded while the thread owns the block (CPython
+         * hands it out from a free list): take it out of the live set so
+         * nobody frees it meanwhile, put it back with the new tag. */
+        pthread_mutex_lock(&sim.lock);
+        int k = sim_live_take(r);
+        pthread_mutex_unlock(&sim.lock);
+        if (k < 0) {
+            return;
+        }
+        maybe_yield(r);
+        ftm_record_retrace(slot_domain(k), slot_ptr(k), tb);
+        pthread_mutex_lock(&sim.lock);
+        sim_live_add(k, sim.b[k].size, tag);
+        sim.retraces++;
+        pthread_mutex_unlock(&sim.lock);
+    } else if (what < 43) {
         pthread_mutex_lock(&sim.lock);
         int k = sim_pop_free(); /* the real malloc */
         pthread_mutex_unlock(&sim.lock);
@@ -287,7 +326,7 @@ static void op_real(worker *w)
         pthread_mutex_lock(&sim.lock); /* the pointer becomes shareable */
         sim_live_add(k, size, tag);
         pthread_mutex_unlock(&sim.lock);
-    } else if (what < 85) {
+    } else if (what < 81) {
         pthread_mutex_lock(&sim.lock); /* take any thread's block */
         int k = sim_live_take(r);
         pthread_mutex_unlock(&sim.lock);
@@ -355,6 +394,7 @@ static void *worker_main(void *arg)
 }
 
 static worker workers[NTHREADS];
+static int nstarted; /* workers started and not joined yet */
 
 static void start_workers(int mode, uint64_t ops_each)
 {
@@ -369,14 +409,29 @@ static void start_workers(int mode, uint64_t ops_each)
             stress_tb_init(&w->tbs[v], (uint64_t)w->id * NVARIANT + v);
         }
         assert_int_equal(pthread_create(&w->th, NULL, worker_main, w), 0);
+        nstarted = i + 1;
     }
 }
 
 static void join_workers(void)
 {
-    for (int i = 0; i < NTHREADS; i++) {
+    for (int i = 0; i < nstarted; i++) {
         pthread_join(workers[i].th, NULL);
     }
+    nstarted = 0;
+}
+
+/* cmocka teardown, run after every subtest whether it passed or failed: a
+ * failed assertion must not leave workers running, the observer installed
+ * or the engine started, or every later subtest fails in cascade with a
+ * misleading message. */
+static int teardown(void **state)
+{
+    (void)state;
+    join_workers();
+    ftm_merger_set_observer(NULL, NULL);
+    ftm_stop();
+    return 0;
 }
 
 /* Compare the engine's full map with the allocator's live set (lock held
@@ -493,6 +548,7 @@ static struct obs {
     size_t size[NADDR];
     size_t current, peak;
     uint64_t free_untraced, alloc_over_live, foreign, events;
+    uint64_t retrace_traced, retrace_untraced;
 } obs;
 
 static void observe(const ftm_event *e, void *arg)
@@ -524,6 +580,13 @@ static void observe(const ftm_event *e, void *arg)
         } else {
             obs.live[k] = 0;
             obs.current -= obs.size[k];
+        }
+    } else if (e->kind == FTM_EV_RETRACE) {
+        /* re-stamps only: no change to the live set or the counters */
+        if (obs.live[k]) {
+            obs.retrace_traced++;
+        } else {
+            obs.retrace_untraced++;
         }
     }
 }
@@ -596,6 +659,10 @@ static void test_realistic_order(void **state)
     assert_int_equal(obs.free_untraced, 0);
     assert_int_equal(obs.alloc_over_live, sim.inplace);
     assert_int_equal(obs.foreign, 0);
+    /* a retrace of an owned block always lands on its live trace */
+    assert_int_equal(obs.retrace_untraced, 0);
+    assert_int_equal(obs.retrace_traced, sim.retraces);
+    assert_true(sim.retraces > 0);
     assert_int_equal(obs.events, st.events_applied - st0.events_applied);
     /* and the counters are the serial replay of that order */
     assert_int_equal(obs.current, cur);
@@ -690,9 +757,9 @@ static void test_lifecycle_race(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exact_under_lock),
-        cmocka_unit_test(test_realistic_order),
-        cmocka_unit_test(test_lifecycle_race),
+        cmocka_unit_test_teardown(test_exact_under_lock, teardown),
+        cmocka_unit_test_teardown(test_realistic_order, teardown),
+        cmocka_unit_test_teardown(test_lifecycle_race, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,11 +3,12 @@
  *
  * Owns: nothing shared; single-threaded like the map's contract.
  * Checks: insert/replace/remove in every shard, address 0, >= 4 GiB sizes
- * (overflow side table), many domains including numpy's 389047, growth to
- * 1M traces against a plain reference model (random addresses and
- * allocator-like sequential ones), copy, clear (memory back to the empty
- * map), exact byte accounting, and OOM (ENOMEM leaves the map unchanged;
- * a failed growth keeps accepting traces while room remains).
+ * (overflow side table), set_tb (re-stamps an existing trace only, never
+ * inserts), many domains including numpy's 389047, growth to 1M traces
+ * against a plain reference model (random addresses and allocator-like
+ * sequential ones), copy, clear (memory back to the empty map), exact byte
+ * accounting, and OOM (ENOMEM leaves the map unchanged; a failed growth
+ * keeps accepting traces while room remains).
  * Prints bytes per live trace at 1M traces for both memory backends; only
  * correctness is asserted.
  */
@@ -152,6 +153,52 @@ static void test_address_zero_and_huge_sizes(void **state)
     assert_true(ftm_trace_map_remove(m, 0, 4096, &old));
     assert_int_equal(old, UINT32_MAX);
     expect_trace(m, 0, 12288, five_gib + 1, 8);
+    ftm_trace_map_free(m);
+    assert_int_equal(ftm_mem_bytes(), 0);
+}
+
+static void test_set_tb(void **state)
+{
+    (void)state;
+    ftm_trace_map *m = ftm_trace_map_new();
+    assert_non_null(m);
+    const size_t five_gib = (size_t)5 << 30;
+    put_ok(m, 0, 4096, 10, 1, false, 0);
+    put_ok(m, 0, 0, 20, 2, false, 0);
+    put_ok(m, 0, 8192, five_gib, 3, false, 0);
+    put_ok(m, NUMPY_DOMAIN, 4096, 30, 4, false, 0);
+    size_t bytes = ftm_trace_map_bytes(m);
+    /* existing traces: tb replaced, size kept (also address 0 and a big
+     * size), other domain untouched */
+    assert_true(ftm_trace_map_set_tb(m, 0, 4096, 11));
+    assert_true(ftm_trace_map_set_tb(m, 0, 0, 12));
+    assert_true(ftm_trace_map_set_tb(m, 0, 8192, 13));
+    expect_trace(m, 0, 4096, 10, 11);
+    expect_trace(m, 0, 0, 20, 12);
+    expect_trace(m, 0, 8192, five_gib, 13);
+    expect_trace(m, NUMPY_DOMAIN, 4096, 30, 4);
+    assert_true(ftm_trace_map_set_tb(m, NUMPY_DOMAIN, 4096, FTM_TB_NONE));
+    expect_trace(m, NUMPY_DOMAIN, 4096, 30, FTM_TB_NONE);
+    /* missing keys, missing domain, removed key: nothing inserted */
+    assert_false(ftm_trace_map_set_tb(m, 0, 4112, 5));
+    assert_false(ftm_trace_map_set_tb(m, 7, 4096, 5));
+    assert_false(ftm_trace_map_set_tb(m, NUMPY_DOMAIN, 0, 5));
+    size_t old;
+    assert_true(ftm_trace_map_remove(m, 0, 4096, &old));
+    assert_false(ftm_trace_map_set_tb(m, 0, 4096, 6));
+    assert_true(ftm_trace_map_remove(m, 0, 0, &old));
+    assert_false(ftm_trace_map_set_tb(m, 0, 0, 6));
+    assert_false(ftm_trace_map_get(m, 0, 4096, NULL));
+    assert_false(ftm_trace_map_get(m, 0, 0, NULL));
+    assert_false(ftm_trace_map_get(m, 7, 4096, NULL));
+    assert_int_equal(ftm_trace_map_count(m), 2);
+    /* never allocates, even when every allocation would fail */
+    ftm_mem_inject_failure(0);
+    assert_true(ftm_trace_map_set_tb(m, 0, 8192, 14));
+    assert_false(ftm_trace_map_set_tb(m, 9, 8192, 14));
+    ftm_mem_inject_failure(-1);
+    expect_trace(m, 0, 8192, five_gib, 14);
+    assert_true(ftm_trace_map_bytes(m) <= bytes);
     ftm_trace_map_free(m);
     assert_int_equal(ftm_mem_bytes(), 0);
 }
@@ -508,6 +555,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_insert_replace_remove_all_shards),
         cmocka_unit_test(test_address_zero_and_huge_sizes),
+        cmocka_unit_test(test_set_tb),
         cmocka_unit_test(test_domains),
         cmocka_unit_test(test_clear_releases_domains),
         cmocka_unit_test(test_oom),
