@@ -176,8 +176,11 @@ PyObject *ftmpy_filename_str(uint32_t fid)
         }
         return Py_NewRef(unknown_str);
     }
-    /* Entries are never freed or modified after creation but for `str`,
-     * which only GIL holders touch: building it outside the lock is safe. */
+    /* Entries are never freed or modified after creation but for `str`
+     * (read and set under `lock`); e was published under `lock`, so its
+     * characters are visible here.  Two callers may both build a str; the
+     * first one stored wins (callers are serialised by the GIL or the
+     * module lock anyway). */
     res = PyUnicode_FromKindAndData(e->kind, e->data, e->len);
     if (res == NULL) {
         return NULL;

@@ -10,10 +10,14 @@
  *
  * Threads: ftmpy_filename_intern() may be called by any thread, with or
  * without the GIL (it reads only the immutable characters of a live str and
- * never calls into Python); ftmpy_filename_str() needs the GIL.  Both take
- * `lock` (a pthread mutex; the path is rare: RAW allocations by threads
- * that released the GIL).  fork(): the lock is held across fork by
- * pthread_atfork handlers so the child never inherits it locked.
+ * never calls into Python); ftmpy_filename_str() needs the GIL
+ * (free-threaded builds: an attached thread holding the module lock,
+ * module.c).  Both take `lock` (a pthread mutex, never held while calling
+ * into Python or waiting on anything else; the path is rare: RAW
+ * allocations by threads that released the GIL and, on free-threaded
+ * builds, captures made while stop/clear runs).  fork(): the lock is held
+ * across fork by pthread_atfork handlers so the child never inherits it
+ * locked.
  */
 #ifndef FTMPY_FILENAMES_H
 #define FTMPY_FILENAMES_H

@@ -4,9 +4,12 @@
  * (resolve.c).
  *
  * Owns nothing.  Every function that needs the interpreter's private frame
- * layout is implemented in ONE file per interpreter version
- * (frames_py311.c for 3.11; a frames_py312.c etc. would implement the same
- * functions), which is the only file compiled with Py_BUILD_CORE.
+ * layout (or any other API that differs between interpreter versions) is
+ * implemented in ONE file per interpreter family -- frames_py311.c,
+ * frames_py312.c, frames_py313.c (3.13 and 3.13t), frames_py314.c (3.14
+ * and 3.15) -- chosen by python/CMakeLists.txt; those are the only files
+ * compiled with Py_BUILD_CORE, and nothing else in the extension tests
+ * PY_VERSION_HEX.
  *
  * Frame record (ftm_frame, 16 bytes, opaque to the engine), two kinds told
  * apart by the low bit of `a`:
@@ -38,12 +41,23 @@
 
 #include "fasttracemalloc.h"
 
+/* PyRefTracer_SetTracer (public from 3.13): the object-creation event that
+ * lets a third party re-stamp objects handed out from free lists.  The one
+ * public-API availability test outside the frames files. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define FTMPY_HAVE_REFTRACER 1
+#else
+#define FTMPY_HAVE_REFTRACER 0
+#endif
+
 #define FTMPY_KIND_RESOLVED ((uint64_t)1)
 #define FTMPY_RESOLVED_A(fid) ((((uint64_t)(fid)) << 1) | FTMPY_KIND_RESOLVED)
 #define FTMPY_FRAME_IS_RESOLVED(f) (((f)->a & FTMPY_KIND_RESOLVED) != 0)
 #define FTMPY_FRAME_FID(f) ((uint32_t)((f)->a >> 1))
 
-/* Thread state of the GIL holder (the caller must hold the GIL). */
+/* Thread state of the GIL holder (the caller must hold the GIL).  From
+ * 3.12 on this is the calling thread's attached thread state (NULL when it
+ * holds no GIL), which is the same thing for every caller that holds it. */
 PyThreadState *ftmpy_tstate_current(void);
 
 /* The calling thread's own thread state (NULL if it has none); never the
@@ -78,6 +92,10 @@ int ftmpy_frame_line(const ftm_frame *f);
 
 /* The code object's filename if it is a ready str, else NULL (borrowed). */
 PyObject *ftmpy_code_filename(PyObject *code);
+
+/* Non-zero once the runtime is finalizing (no thread state may be trusted
+ * then).  Any thread, no GIL needed. */
+int ftmpy_is_finalizing(void);
 
 /* Bytes the interpreter allocates in front of an object of this type (GC
  * header, managed-dict pointers): the object's allocation starts that far

@@ -16,20 +16,24 @@
  *     ftm_record_realloc_begin / real realloc / ftm_record_realloc_end (the
  *     engine's ordering contract).  A failed allocation records nothing.
  *   - while the thread is `suppress`ed (the module building a query
- *     answer, as the builtin does), allocations are not traced; frees still
- *     are, and a realloc is recorded as a free of the old block.
+ *     answer, as the builtin does, or the package's own Python code inside
+ *     _suspend()/_resume(): its lazy imports and bookkeeping), allocations
+ *     are not traced; frees still are, and a realloc is recorded as a free
+ *     of the old block.  A block allocated while suppressed is unknown to
+ *     the engine, so its later free (recorded like any other) removes
+ *     nothing and leaves current and peak untouched.
  * Difference from the builtin: a realloc made from inside another wrapper
  * (pymalloc growing its arena array through PyMem_RawRealloc) passes
  * through untouched; the builtin removes the old block's trace there, but
  * that block is never a traced one (it is only ever allocated from inside
  * a wrapper), so the results are the same.
  *
- * Capture.  MEM/OBJ run with the GIL: the thread state is the GIL holder's
- * (ftmpy_tstate_current).  RAW may run without it: the thread's own state
- * is looked up (ftmpy_tstate_own); if it is also the GIL holder the GIL
- * path is taken, else the frames are resolved on the spot (kind RESOLVED,
- * see frames.h) because no reference can be taken.  NULL thread state or a
- * finalizing interpreter -> the "<unknown>" traceback.
+ * Capture.  MEM/OBJ run with the GIL (free-threaded: attached): the
+ * thread state is the GIL holder's (ftmpy_tstate_current).  RAW may run
+ * without it: the thread's own state is looked up (ftmpy_tstate_own); if it is
+ * also the GIL holder the GIL path is taken, else the frames are resolved on
+ * the spot (kind RESOLVED, see frames.h) because no reference can be taken.
+ * NULL thread state or a finalizing interpreter -> the "<unknown>" traceback.
  *
  * Per-thread one-entry cache.  Each thread keeps its last kind-CODE
  * capture (code_frames/code_tb) and its last kind-RESOLVED one
@@ -54,12 +58,69 @@
  * fork() the child's only thread keeps its own (consistent) state: fork is
  * never called from inside a wrapper, so `busy` is 0 there.
  *
- * Shared fields: g_tracing, g_nframe -- relaxed atomics written under the
- * GIL by install/uninstall, read by every wrapper (a stale value only makes
- * a wrapper record an event the engine ignores, or skip one racing with
- * start/stop, exactly the engine's own contract).  hooks[] -- written under
- * the GIL only when the wrapped allocator changed since the last session.
- * Stats -- relaxed atomics.
+ * Free-list objects (3.13+).  CPython hands out list, dict, float, tuple,
+ * ... objects from free lists without calling the allocator; the builtin
+ * re-stamps such an object with the traceback of its creation through
+ * PyRefTracer's CREATE event, and so does on_ref_event() here: for every
+ * object created while tracing (outside a wrapper and outside a query, as
+ * the builtin's reentrancy flag), it records ftm_record_retrace(block,
+ * current traceback), which the engine applies only if the block is traced
+ * (size, current and peak unchanged).  The event is ordered by the engine
+ * like every other, so a block freed and reused by another thread in
+ * between is never resurrected.  PyRefTracer has ONE global slot, which
+ * the builtin and memray also take: install saves whatever tracer was
+ * there and on_ref_event() calls it after ours, and uninstall restores it
+ * only if ours is still the installed one (else someone installed theirs
+ * on top of ours: ours stays below theirs, passing events on while not
+ * tracing).  A CREATE right after the
+ * object's own allocation also records a retrace (the builtin does the
+ * same work): skipping it exactly would need to know that no other event
+ * touched the block in between.  3.11/3.12 have no public hook: there
+ * free-list reuse keeps the block's first traceback (README).
+ *
+ * Shared fields: g_tracing, g_nframe -- relaxed atomics written by
+ * install/uninstall (under the GIL; free-threaded: under the module lock,
+ * module.c), read by every wrapper (a stale value only makes a wrapper
+ * record an event the engine ignores, or skip one racing with start/stop,
+ * exactly the engine's own contract).  A stale g_nframe must not reach a
+ * new session: start() stores it (ftmpy_hooks_set_nframe) before the
+ * seq_cst close of the code-set gate that brackets ftm_start, and capture
+ * reads it after enter(), so every capture numbered in the new session
+ * used the new limit (module.c, m_start).  hooks[] -- written by install only
+ * when the wrapped allocator changed since the last session (same lock);
+ * read by every wrapper.  in_chain[], prev_tracer[_data] -- the same lock
+ * for writes; on_ref_event reads prev_tracer from any thread.  Stats --
+ * relaxed atomics.  tcache -- its owner thread only.
+ *
+ * Free-threaded builds (3.13t).  MEM/OBJ wrappers run in many attached
+ * threads at once, with no GIL; each calls the original allocator on its
+ * own thread (mimalloc's per-thread heaps; a block may be freed by any
+ * thread, which mimalloc allows, and whose free is recorded by the
+ * freeing thread like any other).  What the GIL used to make atomic:
+ *   - "capture + record": a kind-CODE traceback names code objects that
+ *     stop/clear may release; each capture and the ftm_record_* call that
+ *     hands it to the engine are bracketed by the code-set gate
+ *     (codeset.h: enter/leave).  While the gate is closed the thread
+ *     captures kind-RESOLVED frames (the no-GIL RAW path) and never waits.
+ *   - ftmpy_code_epoch is read inside the gate only (codeset.h).
+ *   - The allocator swap.  CPython's stop-the-world (_PyEval_StopTheWorld)
+ *     is not exported by the interpreter (a hidden symbol in 3.13t), so,
+ *     as the builtin does on 3.13t, the allocators are swapped with
+ *     PyMem_SetAllocator while other threads run: a thread may read the
+ *     domain's {ctx, malloc, ...} half old, half new.  Our entry is
+ *     therefore installed with the ORIGINAL allocator's ctx (ours ignore
+ *     ctx), so every mix is a valid call: ours, or the original with its
+ *     own ctx; a block allocated by one and freed by the other is an
+ *     event racing with start/stop (see above).  PyRefTracer_SetTracer is
+ *     two plain stores in 3.13t as well; a CREATE event racing with
+ *     start/stop may see our tracer with the previous pair's data (ours
+ *     ignores it) or be missed, as the builtin's would.
+ *   - hooks[i].orig is rewritten only if the allocator under ours changed
+ *     between sessions; a wrapper call racing with that (someone else's
+ *     hook removed while we were not tracing, then start()) could read a
+ *     torn entry.  The same holds for RAW calls without the GIL on GIL
+ *     builds.  Not fixed: it needs a third party's hook juggled by two
+ *     threads at once.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -373,8 +434,7 @@ static ftm_traceback *capture_code(tcache *t, PyThreadState *ts,
 static ftm_traceback *capture_resolved(tcache *t, PyThreadState *own,
                                        uint16_t limit)
 {
-    atomic_fetch_add_explicit(&st_nogil, 1, memory_order_relaxed);
-    if (own == NULL || _Py_IsFinalizing()) {
+    if (own == NULL || ftmpy_is_finalizing()) {
         return unknown_tb(t);
     }
     if (t->rcap < limit && tls_reserve_resolved(t, limit) < 0) {
@@ -413,7 +473,10 @@ static ftm_traceback *capture_resolved(tcache *t, PyThreadState *own,
     return tb;
 }
 
-static inline ftm_traceback *capture(tcache *t, int raw)
+/* `code_ok`: the caller is inside the code-set gate (codeset.h; always 1
+ * with a GIL).  When it is not, an attached thread captures kind-RESOLVED
+ * frames instead (free-threaded builds, while stop/clear runs). */
+static inline ftm_traceback *capture(tcache *t, int raw, int code_ok)
 {
     uint16_t limit =
         (uint16_t)atomic_load_explicit(&g_nframe, memory_order_relaxed);
@@ -422,13 +485,26 @@ static inline ftm_traceback *capture(tcache *t, int raw)
         return unknown_tb(t);
     }
     if (!raw) {
-        return capture_code(t, ftmpy_tstate_current(), limit);
+        PyThreadState *ts = ftmpy_tstate_current();
+        return code_ok ? capture_code(t, ts, limit)
+                       : capture_resolved(t, ts, limit);
     }
     PyThreadState *own = ftmpy_tstate_own();
     if (own != NULL && own == ftmpy_tstate_current()) {
-        return capture_code(t, own, limit);
+        return code_ok ? capture_code(t, own, limit)
+                       : capture_resolved(t, own, limit);
     }
+    atomic_fetch_add_explicit(&st_nogil, 1, memory_order_relaxed);
     return capture_resolved(t, own, limit);
+}
+
+/* The capture and the record that hands its frames to the engine form one
+ * gated region (codeset.h). */
+static inline void record_alloc(tcache *t, int raw, void *p, size_t size)
+{
+    int gate = ftmpy_codeset_enter();
+    ftm_record_alloc(0, (uintptr_t)p, size, capture(t, raw, gate));
+    ftmpy_codeset_leave(gate);
 }
 
 static inline int tracing(void)
@@ -455,8 +531,7 @@ static inline void *do_alloc(hook *h, int raw, int zero, size_t nelem,
     p = zero ? h->orig.calloc(h->orig.ctx, nelem, elsize)
              : h->orig.malloc(h->orig.ctx, nelem);
     if (p != NULL) {
-        ftm_record_alloc(0, (uintptr_t)p, zero ? nelem * elsize : nelem,
-                         capture(t, raw));
+        record_alloc(t, raw, p, zero ? nelem * elsize : nelem);
     }
     t->busy = 0;
     return p;
@@ -512,13 +587,15 @@ static inline void *do_realloc(hook *h, int raw, void *p, size_t size)
     } else if (p == NULL) {
         np = h->orig.realloc(h->orig.ctx, p, size);
         if (np != NULL) {
-            ftm_record_alloc(0, (uintptr_t)np, size, capture(t, raw));
+            record_alloc(t, raw, np, size);
         }
     } else {
         ftm_realloc_ticket tk = ftm_record_realloc_begin(0, (uintptr_t)p);
         np = h->orig.realloc(h->orig.ctx, p, size);
+        int gate = ftmpy_codeset_enter();
         ftm_record_realloc_end(tk, 0, (uintptr_t)p, (uintptr_t)np, size,
-                               np != NULL ? capture(t, raw) : NULL);
+                               np != NULL ? capture(t, raw, gate) : NULL);
+        ftmpy_codeset_leave(gate);
     }
     t->busy = 0;
     return np;
@@ -566,6 +643,87 @@ static const PyMemAllocatorEx wrappers[H_COUNT] = {
  * GIL only. */
 static int in_chain[H_COUNT];
 
+#if FTMPY_HAVE_REFTRACER
+/* The tracer that was installed when ours went in (called after ours);
+ * GIL only.  in_ref_event breaks a chain that leads back to us (someone
+ * chained on top of ours, then ours was installed again on top of them). */
+static PyRefTracer prev_tracer;
+static void *prev_tracer_data;
+static _Thread_local int in_ref_event;
+
+static int on_ref_event(PyObject *op, PyRefTracerEvent event, void *data)
+{
+    (void)data;
+    if (in_ref_event) {
+        return 0;
+    }
+    in_ref_event = 1;
+    if (event == PyRefTracer_CREATE && tracing()) {
+        tcache *t = tls_get();
+        if (t == NULL) {
+            count_lost_capture();
+        } else if (!t->busy && !t->suppress) {
+            uintptr_t block =
+                (uintptr_t)op - (uintptr_t)ftmpy_object_preheader(Py_TYPE(op));
+            t->busy = 1;
+            int gate = ftmpy_codeset_enter();
+            ftm_record_retrace(0, block, capture(t, 0, gate));
+            ftmpy_codeset_leave(gate);
+            t->busy = 0;
+        }
+    }
+    int rc = 0;
+    if (prev_tracer != NULL) {
+        rc = prev_tracer(op, event, prev_tracer_data);
+    }
+    in_ref_event = 0;
+    return rc;
+}
+
+static void tracer_install(void)
+{
+    void *data = NULL;
+    PyRefTracer cur = PyRefTracer_GetTracer(&data);
+    if (cur == on_ref_event) {
+        return;
+    }
+    PyRefTracer saved = prev_tracer;
+    void *saved_data = prev_tracer_data;
+    prev_tracer = cur;
+    prev_tracer_data = data;
+    if (PyRefTracer_SetTracer(on_ref_event, NULL) < 0) {
+        prev_tracer = saved;
+        prev_tracer_data = saved_data;
+        PyErr_Clear();
+    }
+}
+
+/* Put the saved tracer back if ours is still the installed one; if someone
+ * installed theirs on top of ours, ours stays below theirs (passing events
+ * on while not tracing). */
+static void tracer_uninstall(void)
+{
+    void *data = NULL;
+    if (PyRefTracer_GetTracer(&data) == on_ref_event &&
+        PyRefTracer_SetTracer(prev_tracer, prev_tracer_data) == 0) {
+        prev_tracer = NULL;
+        prev_tracer_data = NULL;
+    }
+}
+#else
+static void tracer_install(void)
+{
+}
+static void tracer_uninstall(void)
+{
+}
+#endif
+
+void ftmpy_hooks_set_nframe(uint16_t nframe)
+{
+    atomic_store_explicit(&g_nframe, nframe, memory_order_relaxed);
+}
+
 void ftmpy_hooks_install(uint16_t nframe)
 {
     atomic_store_explicit(&g_nframe, nframe, memory_order_relaxed);
@@ -578,9 +736,12 @@ void ftmpy_hooks_install(uint16_t nframe)
         if (memcmp(&cur, &hooks[i].orig, sizeof(cur)) != 0) {
             hooks[i].orig = cur;
         }
-        PyMem_SetAllocator(hooks[i].domain, (PyMemAllocatorEx *)&wrappers[i]);
+        PyMemAllocatorEx ours = wrappers[i];
+        ours.ctx = hooks[i].orig.ctx; /* see "the allocator swap" above */
+        PyMem_SetAllocator(hooks[i].domain, &ours);
         in_chain[i] = 1;
     }
+    tracer_install();
     atomic_store_explicit(&g_tracing, 1, memory_order_relaxed);
 }
 
@@ -595,6 +756,7 @@ void ftmpy_hooks_uninstall(void)
             in_chain[i] = 0;
         }
     }
+    tracer_uninstall();
 }
 
 void ftmpy_suppress_begin(void)
@@ -611,6 +773,26 @@ void ftmpy_suppress_end(void)
     if (t != NULL && t->suppress > 0) {
         t->suppress--;
     }
+}
+
+int ftmpy_suppress_push(void)
+{
+    tcache *t = tls_get();
+    if (t == NULL) {
+        return -1;
+    }
+    t->suppress++;
+    return 0;
+}
+
+int ftmpy_suppress_pop(void)
+{
+    tcache *t = tls_cur;
+    if (t == NULL || t->suppress <= 0) {
+        return -1;
+    }
+    t->suppress--;
+    return 0;
 }
 
 void ftmpy_hooks_stats(ftmpy_hook_stats *out)

@@ -10,7 +10,10 @@
  * builtin, allocators are swapped under the GIL; RAW wrappers may still be
  * running in threads without the GIL, which is safe: the saved allocators
  * are never freed, and stale calls only produce events the engine ignores
- * once stopped).  ftmpy_suppress_begin/end: the calling thread only.
+ * once stopped).  Free-threaded builds: with the module lock held instead
+ * (module.c), while MEM/OBJ wrappers run in other threads (hooks.c, "Free-
+ * threaded builds").  ftmpy_suppress_begin/end/push/pop: the calling
+ * thread only (they touch its own state).
  */
 #ifndef FTMPY_HOOKS_H
 #define FTMPY_HOOKS_H
@@ -19,6 +22,10 @@
 #include <stdint.h>
 
 int ftmpy_hooks_init(void);
+
+/* Publish the traceback limit captures read (start() calls it before
+ * closing the code-set gate around ftm_start: module.c). */
+void ftmpy_hooks_set_nframe(uint16_t nframe);
 
 /* Install the wrappers (tracing must already be enabled in the engine). */
 void ftmpy_hooks_install(uint16_t nframe);
@@ -31,6 +38,15 @@ void ftmpy_hooks_uninstall(void);
  * builtin does. */
 void ftmpy_suppress_begin(void);
 void ftmpy_suppress_end(void);
+
+/* The same per-thread scope, opened and closed from Python code (the
+ * package's own lazy imports and bookkeeping: _suspend/_resume in
+ * module.c).  It nests with itself and with begin/end (one counter).
+ * push: 0, or -1 if the thread's state cannot be allocated (nothing was
+ * pushed).  pop: 0, or -1 if the thread is not suppressed (nothing was
+ * popped).  Other threads are never affected. */
+int ftmpy_suppress_push(void);
+int ftmpy_suppress_pop(void);
 
 typedef struct ftmpy_hook_stats {
     uint64_t capture_oom;    /* captures that fell back to "<unknown>" */

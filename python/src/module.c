@@ -7,7 +7,8 @@
  * _tracemalloc: start(nframe=1, /), stop(), is_tracing(), clear_traces(),
  * get_traceback_limit(), get_traced_memory(), reset_peak(),
  * get_tracemalloc_memory(), _get_traces(), _get_object_traceback(obj);
- * plus _stats() (engine and module counters, for tests and diagnostics).
+ * plus _stats() (engine and module counters, for tests and diagnostics)
+ * and _suspend()/_resume() (the package's per-thread "do not trace" scope).
  *
  * Differences from the builtin, on purpose:
  *   - _get_object_traceback() also subtracts the managed-dict pre-header
@@ -32,6 +33,24 @@
  * Threads: every function runs with the GIL held.  `tracing` and `nframe`
  * are only written here, under the GIL; the hooks keep their own atomic
  * copies (hooks.h).
+ *
+ * Free-threaded builds (Py_GIL_DISABLED; the module declares
+ * Py_MOD_GIL_NOT_USED).  Every function below runs under `module_lock`, a
+ * PyMutex made re-entrant for its holder (a thread-local depth): the
+ * session state (`tracing`, `nframe`, `lost_warned`), the query caches
+ * (resolve.c) and the lifecycle calls are then serialised exactly as the
+ * GIL serialised them, and a function re-entered from a finalizer or
+ * warning that runs inside one of them behaves as it does with a GIL.
+ * PyMutex_Lock detaches a thread that has to wait, so a waiter never
+ * blocks a garbage collection or another thread's stop-the-world.  The
+ * allocation hooks never take this lock.  What is done outside it: the
+ * lost-events warning (runs Python code) and dropping the released code
+ * references (codeset.h), each after the lock is released.
+ *   stop/clear_traces close the code-set gate (codeset.h) around the
+ *   engine's clear and the release of the code set, so no thread captures
+ *   code objects across them; queries hold the lock while they resolve
+ *   frames, so a code object is never released under a running query.
+ *   The builtin's comparable races on 3.13t: CPython gh-126314/126315.
  */
 #include <Python.h>
 
@@ -44,49 +63,115 @@
 
 #define MAX_NFRAME 65535
 
+/* Session state: the GIL, or module_lock (free-threaded). */
 static int tracing;
 static int nframe = 1;
 static int lost_warned; /* per session */
 
-static PyObject *lost_events_check(void)
+#ifdef Py_GIL_DISABLED
+static PyMutex module_lock;
+static _Thread_local unsigned lock_depth; /* > 0: this thread holds it */
+
+static void lock_module(void)
 {
-    /* Returns Py_None (borrowed) or NULL if the warning raised. */
-    if (lost_warned) {
-        return Py_None;
+    if (lock_depth++ == 0) {
+        PyMutex_Lock(&module_lock);
     }
+}
+
+static void unlock_module(void)
+{
+    if (--lock_depth == 0) {
+        PyMutex_Unlock(&module_lock);
+    }
+}
+#else
+static inline void lock_module(void)
+{
+}
+static inline void unlock_module(void)
+{
+}
+#endif
+
+/* What lost_events_warn() reports; filled under the lock. */
+typedef struct lost_counts {
+    int warn;
     ftm_stats st;
     ftmpy_hook_stats hs;
-    ftm_get_stats(&st);
-    ftmpy_hooks_stats(&hs);
-    unsigned long long lost = st.events_lost + st.traces_lost_oom +
-                              st.tracebacks_lost_oom + hs.capture_oom +
-                              hs.filename_oom;
+} lost_counts;
+
+/* Lock held.  Decides whether this query must warn (once per session). */
+static void lost_events_check(lost_counts *lc)
+{
+    lc->warn = 0;
+    if (lost_warned) {
+        return;
+    }
+    ftm_get_stats(&lc->st);
+    ftmpy_hooks_stats(&lc->hs);
+    unsigned long long lost = lc->st.events_lost + lc->st.traces_lost_oom +
+                              lc->st.tracebacks_lost_oom + lc->hs.capture_oom +
+                              lc->hs.filename_oom;
     if (lost == 0) {
-        return Py_None;
+        return;
     }
     lost_warned = 1;
+    lc->warn = 1;
+}
+
+/* Lock released.  0, or -1 if the warning raised. */
+static int lost_events_warn(const lost_counts *lc)
+{
+    if (!lc->warn) {
+        return 0;
+    }
+    const ftm_stats *st = &lc->st;
+    const ftmpy_hook_stats *hs = &lc->hs;
     if (PyErr_WarnFormat(
             PyExc_RuntimeWarning, 1,
             "fasttracemalloc lost information while tracing: "
             "%llu events lost, %llu traces and %llu tracebacks dropped "
             "(engine out of memory), %llu tracebacks and %llu filenames "
             "recorded as <unknown> (out of memory); results are incomplete",
-            (unsigned long long)st.events_lost,
-            (unsigned long long)st.traces_lost_oom,
-            (unsigned long long)st.tracebacks_lost_oom,
-            (unsigned long long)hs.capture_oom,
-            (unsigned long long)hs.filename_oom) < 0) {
-        return NULL;
+            (unsigned long long)st->events_lost,
+            (unsigned long long)st->traces_lost_oom,
+            (unsigned long long)st->tracebacks_lost_oom,
+            (unsigned long long)hs->capture_oom,
+            (unsigned long long)hs->filename_oom) < 0) {
+        return -1;
     }
-    return Py_None;
+    return 0;
 }
 
 /* Drop everything that refers to the finished generation.  The engine has
- * already dropped its tracebacks (ftm_stop/ftm_clear returned). */
+ * already dropped its tracebacks (ftm_stop/ftm_clear returned).  Lock held
+ * and code-set gate closed; the caller drops the released references
+ * (ftmpy_codeset_drop_released) once both are open. */
 static void release_generation(void)
 {
     ftmpy_resolve_clear();
     ftmpy_codeset_release();
+}
+
+/* An int argument converted as the builtin's "i" converter does (the same
+ * TypeError for a non-integer, the same OverflowError outside C int), with
+ * public API only: _PyLong_AsInt is gone from 3.13's headers. */
+static int as_c_int(PyObject *arg, int *out)
+{
+    int overflow = 0;
+    long v = PyLong_AsLongAndOverflow(arg, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (overflow != 0 || v > INT_MAX || v < INT_MIN) {
+        /* "too large" for either sign, as the builtin says */
+        PyErr_SetString(PyExc_OverflowError,
+                        "Python int too large to convert to C int");
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
 }
 
 PyDoc_STRVAR(start_doc,
@@ -98,14 +183,14 @@ static PyObject *m_start(PyObject *Py_UNUSED(mod), PyObject *const *args,
                          Py_ssize_t nargs)
 {
     int n = 1;
-    if (!_PyArg_CheckPositional("start", nargs, 0, 1)) {
+    if (nargs > 1) {
+        /* the builtin's Argument Clinic message, on every version */
+        PyErr_Format(PyExc_TypeError,
+                     "start expected at most 1 argument, got %zd", nargs);
         return NULL;
     }
-    if (nargs >= 1) {
-        n = _PyLong_AsInt(args[0]);
-        if (n == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
+    if (nargs >= 1 && as_c_int(args[0], &n) < 0) {
+        return NULL;
     }
     if (n < 1 || n > MAX_NFRAME) {
         PyErr_Format(PyExc_ValueError,
@@ -113,15 +198,31 @@ static PyObject *m_start(PyObject *Py_UNUSED(mod), PyObject *const *args,
                      (unsigned long)MAX_NFRAME);
         return NULL;
     }
+    lock_module();
     if (tracing) {
+        unlock_module();
         Py_RETURN_NONE; /* like the builtin: already tracing, no change */
     }
     ftm_config cfg = {0, FTM_MEM_AUTO};
+    /* Without a GIL a hook of the last session may still be capturing
+     * with the old limit; if it took its engine number after ftm_start's,
+     * its event would land in this session with the old limit's frames
+     * (seen on 3.13t: an 18-frame traceback at nframe=1).  So the new
+     * limit is published first, then the gate is closed around ftm_start:
+     * a hook that enters after the close reads the new limit (it reads
+     * `closed` = 1 after the limit's store), and one already inside
+     * records before close() returns, hence before this session's number
+     * (codeset.h).  GIL builds: the gate is always open, and the GIL
+     * keeps hooks out of this function. */
+    ftmpy_hooks_set_nframe((uint16_t)n);
+    ftmpy_codeset_close();
     int rc = ftm_start(&cfg);
-    if (rc == FTM_ENOMEM) {
-        return PyErr_NoMemory();
-    }
+    ftmpy_codeset_open();
     if (rc != FTM_OK) {
+        unlock_module();
+        if (rc == FTM_ENOMEM) {
+            return PyErr_NoMemory();
+        }
         PyErr_Format(PyExc_RuntimeError,
                      "fasttracemalloc: the engine failed to start (%d)", rc);
         return NULL;
@@ -130,6 +231,7 @@ static PyObject *m_start(PyObject *Py_UNUSED(mod), PyObject *const *args,
     lost_warned = 0;
     ftmpy_hooks_install((uint16_t)n);
     tracing = 1;
+    unlock_module();
     Py_RETURN_NONE;
 }
 
@@ -139,12 +241,17 @@ PyDoc_STRVAR(stop_doc, "stop($module, /)\n--\n\n"
 
 static PyObject *m_stop(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
 {
+    lock_module();
     if (tracing) {
         tracing = 0;
         ftmpy_hooks_uninstall();
         ftm_stop();
+        ftmpy_codeset_close();
         release_generation();
+        ftmpy_codeset_open();
     }
+    unlock_module();
+    ftmpy_codeset_drop_released();
     Py_RETURN_NONE;
 }
 
@@ -155,7 +262,10 @@ PyDoc_STRVAR(is_tracing_doc, "is_tracing($module, /)\n--\n\n"
 static PyObject *m_is_tracing(PyObject *Py_UNUSED(mod),
                               PyObject *Py_UNUSED(arg))
 {
-    return PyBool_FromLong(tracing);
+    lock_module();
+    int t = tracing;
+    unlock_module();
+    return PyBool_FromLong(t);
 }
 
 PyDoc_STRVAR(clear_traces_doc, "clear_traces($module, /)\n--\n\n"
@@ -165,10 +275,15 @@ PyDoc_STRVAR(clear_traces_doc, "clear_traces($module, /)\n--\n\n"
 static PyObject *m_clear_traces(PyObject *Py_UNUSED(mod),
                                 PyObject *Py_UNUSED(arg))
 {
+    lock_module();
     if (tracing) {
+        ftmpy_codeset_close();
         ftm_clear();
         release_generation();
+        ftmpy_codeset_open();
     }
+    unlock_module();
+    ftmpy_codeset_drop_released();
     Py_RETURN_NONE;
 }
 
@@ -179,7 +294,10 @@ PyDoc_STRVAR(get_traceback_limit_doc,
 static PyObject *m_get_traceback_limit(PyObject *Py_UNUSED(mod),
                                        PyObject *Py_UNUSED(arg))
 {
-    return PyLong_FromLong(nframe);
+    lock_module();
+    int n = nframe;
+    unlock_module();
+    return PyLong_FromLong(n);
 }
 
 PyDoc_STRVAR(get_traced_memory_doc,
@@ -190,11 +308,15 @@ static PyObject *m_get_traced_memory(PyObject *Py_UNUSED(mod),
                                      PyObject *Py_UNUSED(arg))
 {
     size_t cur = 0, peak = 0;
+    lost_counts lc = {0};
+    lock_module();
     if (tracing) {
         ftm_get_traced_memory(&cur, &peak);
-        if (lost_events_check() == NULL) {
-            return NULL;
-        }
+        lost_events_check(&lc);
+    }
+    unlock_module();
+    if (lost_events_warn(&lc) < 0) {
+        return NULL;
     }
     PyObject *a = PyLong_FromSize_t(cur);
     PyObject *b = a ? PyLong_FromSize_t(peak) : NULL;
@@ -215,9 +337,11 @@ PyDoc_STRVAR(reset_peak_doc, "reset_peak($module, /)\n--\n\n"
 static PyObject *m_reset_peak(PyObject *Py_UNUSED(mod),
                               PyObject *Py_UNUSED(arg))
 {
+    lock_module();
     if (tracing) {
         ftm_reset_peak();
     }
+    unlock_module();
     Py_RETURN_NONE;
 }
 
@@ -230,10 +354,12 @@ static PyObject *m_get_tracemalloc_memory(PyObject *Py_UNUSED(mod),
                                           PyObject *Py_UNUSED(arg))
 {
     ftmpy_hook_stats hs;
+    lock_module();
     ftmpy_hooks_stats(&hs);
     size_t total = ftm_engine_memory() + ftmpy_codeset_bytes() +
                    ftmpy_filenames_bytes() + ftmpy_resolve_bytes() +
                    hs.tls_bytes;
+    unlock_module();
     return PyLong_FromSize_t(total);
 }
 
@@ -246,15 +372,18 @@ PyDoc_STRVAR(get_traces_doc,
 static PyObject *m_get_traces(PyObject *Py_UNUSED(mod),
                               PyObject *Py_UNUSED(arg))
 {
+    lock_module();
     if (!tracing) {
+        unlock_module();
         return PyList_New(0);
     }
     ftm_snapshot snap;
     int rc = ftm_take_snapshot(&snap);
-    if (rc == FTM_ENOMEM) {
-        return PyErr_NoMemory();
-    }
     if (rc != FTM_OK) {
+        unlock_module();
+        if (rc == FTM_ENOMEM) {
+            return PyErr_NoMemory();
+        }
         PyErr_Format(PyExc_RuntimeError,
                      "fasttracemalloc: snapshot failed (%d)", rc);
         return NULL;
@@ -263,7 +392,12 @@ static PyObject *m_get_traces(PyObject *Py_UNUSED(mod),
     PyObject *list = ftmpy_traces_list(&snap);
     ftmpy_suppress_end();
     ftm_snapshot_release(&snap);
-    if (list != NULL && lost_events_check() == NULL) {
+    lost_counts lc = {0};
+    if (list != NULL) {
+        lost_events_check(&lc);
+    }
+    unlock_module();
+    if (lost_events_warn(&lc) < 0) {
         Py_CLEAR(list);
     }
     return list;
@@ -277,30 +411,68 @@ PyDoc_STRVAR(get_object_traceback_doc,
 static PyObject *m_get_object_traceback(PyObject *Py_UNUSED(mod),
                                         PyObject *obj)
 {
+    lock_module();
     if (!tracing) {
+        unlock_module();
         Py_RETURN_NONE;
     }
     PyTypeObject *type = Py_TYPE(obj);
     uintptr_t ptr = (uintptr_t)obj - ftmpy_object_preheader(type);
     ftm_trace tr;
-    if (!ftm_get_trace(0, ptr, &tr)) {
-        if (lost_events_check() == NULL) {
+    lost_counts lc = {0};
+    PyObject *tb = Py_None;
+    if (ftm_get_trace(0, ptr, &tr)) {
+        ftmpy_suppress_begin();
+        tb = ftmpy_tb_tuple(tr.tb, NULL);
+        ftmpy_suppress_end();
+        if (tb == NULL) {
+            unlock_module();
             return NULL;
         }
-        Py_RETURN_NONE;
     }
-    ftmpy_suppress_begin();
-    PyObject *tb = ftmpy_tb_tuple(tr.tb, NULL);
-    ftmpy_suppress_end();
-    if (tb == NULL) {
-        return NULL;
-    }
-    Py_INCREF(tb);
-    if (lost_events_check() == NULL) {
+    Py_INCREF(tb); /* under the lock: the cache may be cleared after it */
+    lost_events_check(&lc);
+    unlock_module();
+    if (lost_events_warn(&lc) < 0) {
         Py_DECREF(tb);
         return NULL;
     }
     return tb;
+}
+
+/* _suspend()/_resume(): the package's private "do not trace" scope for
+ * the calling thread (hooks.h: ftmpy_suppress_push/pop).  The package wraps
+ * its own work in it -- lazy imports of tracemalloc/pickle/..., install(),
+ * the start-up switch's import hooks -- so that work is not traced, as a
+ * builtin user's equivalent imports (made before tracing started) are not.
+ * Nests; other threads keep being traced; frees are still recorded.  No
+ * module lock: the state is the calling thread's own. */
+PyDoc_STRVAR(suspend_doc,
+             "_suspend($module, /)\n--\n\n"
+             "Stop tracing the calling thread's allocations until the "
+             "matching _resume() (private; nests).");
+
+static PyObject *m_suspend(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
+{
+    if (ftmpy_suppress_push() < 0) {
+        return PyErr_NoMemory();
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(resume_doc,
+             "_resume($module, /)\n--\n\n"
+             "End the calling thread's innermost _suspend() (private).");
+
+static PyObject *m_resume(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
+{
+    if (ftmpy_suppress_pop() < 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "_resume() called without a matching _suspend() "
+                        "in this thread");
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 static int put_u64(PyObject *d, const char *key, unsigned long long v)
@@ -321,8 +493,12 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
 {
     ftm_stats st;
     ftmpy_hook_stats hs;
+    lock_module();
     ftm_get_stats(&st);
     ftmpy_hooks_stats(&hs);
+    unsigned long long code_refs = ftmpy_codeset_count();
+    unsigned long long code_epoch = ftmpy_code_epoch;
+    unlock_module();
     const char *backend = st.backend_in_use == FTM_MEM_JEMALLOC   ? "jemalloc"
                           : st.backend_in_use == FTM_MEM_PORTABLE ? "portable"
                                                                   : "auto";
@@ -354,8 +530,8 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
         put_u64(d, "filename_oom", hs.filename_oom) < 0 ||
         put_u64(d, "nogil_captures", hs.nogil_captures) < 0 ||
         put_u64(d, "tls_bytes", hs.tls_bytes) < 0 ||
-        put_u64(d, "code_refs", ftmpy_codeset_count()) < 0 ||
-        put_u64(d, "code_epoch", ftmpy_code_epoch) < 0 ||
+        put_u64(d, "code_refs", code_refs) < 0 ||
+        put_u64(d, "code_epoch", code_epoch) < 0 ||
         put_u64(d, "filenames", ftmpy_filenames_count()) < 0) {
         Py_DECREF(d);
         return NULL;
@@ -379,6 +555,8 @@ static PyMethodDef methods[] = {
     {"_get_object_traceback", m_get_object_traceback, METH_O,
      get_object_traceback_doc},
     {"_stats", m_stats, METH_NOARGS, stats_doc},
+    {"_suspend", m_suspend, METH_NOARGS, suspend_doc},
+    {"_resume", m_resume, METH_NOARGS, resume_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -394,8 +572,17 @@ static struct PyModuleDef moduledef = {
 
 PyMODINIT_FUNC PyInit__fasttracemalloc(void)
 {
-    if (ftmpy_hooks_init() < 0 || ftmpy_filenames_init() < 0) {
+    if (ftmpy_hooks_init() < 0 || ftmpy_filenames_init() < 0 ||
+        ftmpy_codeset_init() < 0) {
         return NULL;
     }
-    return PyModule_Create(&moduledef);
+    PyObject *m = PyModule_Create(&moduledef);
+#ifdef Py_GIL_DISABLED
+    /* Single-phase init: this is the Py_mod_gil slot's equivalent. */
+    if (m != NULL && PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+#endif
+    return m;
 }

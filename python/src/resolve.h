@@ -13,8 +13,13 @@
  * are untracked by the GC (no cycle is possible), which keeps the cyclic
  * collector from re-scanning a million trace tuples.
  *
- * Threads: GIL only.  Ids passed in must be valid (inside a held
- * ftm_snapshot, or from ftm_get_trace before any clear/stop).
+ * Threads: GIL only; free-threaded builds: the module lock (module.c),
+ * which every caller holds for the whole query, so the caches, the content
+ * dict and the code objects named by kind-CODE records (released only by
+ * stop/clear, under the same lock) are never touched by two threads at
+ * once.  A borrowed result must be INCREF-ed before the lock is released.
+ * Ids passed in must be valid (inside a held ftm_snapshot, or from
+ * ftm_get_trace before any clear/stop).
  */
 #ifndef FTMPY_RESOLVE_H
 #define FTMPY_RESOLVE_H
