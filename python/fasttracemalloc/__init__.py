@@ -19,13 +19,17 @@ the engine) -- see fasttracemalloc._install.
 Only the engine functions are bound at import: everything that needs the
 stdlib ``tracemalloc`` module (and with it pickle, linecache, fnmatch) is
 loaded on first use, so the start-up switch can start tracing before those
-imports happen.
+imports happen.  Those first-use imports are not traced (a builtin user
+imported them before tracing started): the first query's answers and
+get_traced_memory() are the builtin's.
 
 Threads: importing is not thread-sensitive; the functions may be called
 from any thread.
 """
 
 from ._backend import engine as _engine
+from ._backend import resume as _resume
+from ._backend import suspend as _suspend
 
 __version__ = "0.1.0"
 
@@ -74,9 +78,15 @@ def __getattr__(name):
     except KeyError:
         raise AttributeError("module 'fasttracemalloc' has no attribute %r"
                              % (name,)) from None
-    import importlib
-    value = getattr(importlib.import_module(module_name), attr)
-    globals()[name] = value
+    # Importing tracemalloc (pickle, linecache, fnmatch ...) and our own
+    # modules is work a builtin user did before tracing: not traced.
+    _suspend()
+    try:
+        import importlib
+        value = getattr(importlib.import_module(module_name), attr)
+        globals()[name] = value
+    finally:
+        _resume()
     return value
 
 

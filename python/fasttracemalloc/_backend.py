@@ -12,6 +12,9 @@ the switch, ``run``, the fast Snapshot) can be exercised and compared
 against a reference engine.  Any other value is an error: a misspelt
 backend must never silently fall back to something else.
 
+Also owns ``suspend``/``resume``: the calling thread's "do not trace"
+scope for the package's own work (see below).
+
 Invariant: ``engine`` is chosen once, at first import, and never changes.
 Threads: import-time only; nothing here is mutable afterwards.
 """
@@ -57,3 +60,21 @@ del missing
 # True when the engine IS the builtin (test stand-in): install() then has
 # nothing to swap and no builtin to take over from.
 is_builtin = engine.__name__ == "_tracemalloc"
+
+
+def _nothing():
+    pass
+
+
+# The calling thread's "do not trace" scope (the engine's private
+# _suspend/_resume; they nest, other threads keep being traced), around the
+# package's own work: lazy imports (tracemalloc, pickle, ...), install(),
+# the start-up switch's import hooks.  A builtin user has those modules
+# imported before tracing starts, so none of it is in the builtin's
+# answers; it must not be in ours.  Use as
+#     suspend()
+#     try: ...
+#     finally: resume()
+# The builtin stand-in has no such scope: there the work stays traced.
+suspend = getattr(engine, "_suspend", _nothing)
+resume = getattr(engine, "_resume", _nothing)

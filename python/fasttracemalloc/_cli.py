@@ -1,13 +1,19 @@
 """``python -m fasttracemalloc run``: run a program traced from its first line.
 
 Owns: the command line (``run``, and ``report`` which prints a saved
-snapshot's top entries).  ``run`` installs the engine under the stdlib
+snapshot's top entries, ``compare`` and ``export`` whose work is in
+``fasttracemalloc.report``).  ``run`` installs the engine under the stdlib
 ``tracemalloc`` module, starts tracing, runs the target like the interpreter
 would (``script.py`` or ``-m module``; ``sys.argv`` and ``sys.path[0]`` set as
 ``python script.py`` / ``python -m module`` set them), and when the target's
 main code ends -- normally, through ``sys.exit()`` or by an exception -- takes
 a snapshot, writes it with ``Snapshot.dump`` (the stdlib pickle format), prints
 the top N entries to stderr, and exits with the target's status.
+
+Children that multiprocessing starts with ``spawn`` or ``forkserver`` are
+traced with the same nframe (``-X fasttracemalloc=N`` is passed on, see
+``_switch.pass_to_children``); ``fork`` children inherit tracing.  Only the
+``run`` process writes a snapshot and a report.
 
 Not covered: a target that ends with ``os._exit()`` or a fatal signal leaves
 no snapshot.  The snapshot is taken when the main code ends, so threads still
@@ -100,16 +106,8 @@ def _split(argv):
 
 
 def _report(snapshot, key_type, limit, out):
-    import tracemalloc
-    snapshot = snapshot.filter_traces((
-        tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
-        tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
-        # runpy compiling the target (the interpreter's own start-up work
-        # under plain `python script.py`, where it is not attributed to a
-        # Python line); it stays in the snapshot file
-        tracemalloc.Filter(False, "<frozen runpy>"),
-        tracemalloc.Filter(False, "<unknown>"),
-    ))
+    from .report import noise_filters
+    snapshot = snapshot.filter_traces(noise_filters())
     stats = snapshot.statistics(key_type)
     write = out.write
     write("Top %d %s\n" % (limit, {"lineno": "lines", "filename": "files",
@@ -201,6 +199,11 @@ def cmd_run(argv):
         fasttracemalloc.stop()
     out = sys.stderr
     status = 0
+    # Children started with this interpreter's flags (multiprocessing's
+    # spawn and forkserver) are traced with the same nframe, as under
+    # -X fasttracemalloc=N; they write no snapshot of their own.
+    from ._switch import pass_to_children
+    pass_to_children("fasttracemalloc=%d" % args.nframe)
     fasttracemalloc.start(args.nframe)
     # The target's globals stay alive until the snapshot, as a script's
     # globals stay alive until interpreter shutdown.
@@ -227,6 +230,23 @@ def cmd_run(argv):
     return status
 
 
+def _load(parser, path):
+    """Load a snapshot file or exit through parser.error (status 2)."""
+    from .report import SnapshotFileError, load_snapshot
+    try:
+        return load_snapshot(path)
+    except SnapshotFileError as exc:
+        parser.error(str(exc))
+
+
+def _key_type_options(parser):
+    parser.add_argument("--top", type=_nonnegative, default=10,
+                        help="entries to print (default 10)")
+    parser.add_argument("--key-type", default="lineno",
+                        choices=("lineno", "filename", "traceback"),
+                        help="how to group the report (default lineno)")
+
+
 def cmd_report(argv):
     """Print the top entries of a snapshot file (ours or the stdlib's)."""
     parser = argparse.ArgumentParser(
@@ -240,19 +260,69 @@ def cmd_report(argv):
                         choices=("lineno", "filename", "traceback"),
                         help="how to group the report (default lineno)")
     args = parser.parse_args(argv)
-    from ._snapshot import Snapshot
-    try:
-        snapshot = Snapshot.load(args.snapshot)
-    except OSError as exc:
-        parser.error("cannot read %r: %s" % (args.snapshot, exc))
-    except Exception as exc:
-        parser.error("%r is not a snapshot: %s: %s"
-                     % (args.snapshot, type(exc).__name__, exc))
-    import tracemalloc
-    if not isinstance(snapshot, tracemalloc.Snapshot):
-        parser.error("%r holds a %s, not a snapshot"
-                     % (args.snapshot, type(snapshot).__name__))
+    snapshot = _load(parser, args.snapshot)
     _report(snapshot, args.key_type, args.top, sys.stdout)
+    return 0
+
+
+def cmd_compare(argv):
+    """Print the differences between two snapshot files, like the stdlib
+    docs' "compute differences" example."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fasttracemalloc compare",
+        description="Print the largest differences between two snapshot "
+                    "files (written by 'run' or tracemalloc.Snapshot.dump(); "
+                    "read safely: a file that names anything but "
+                    "tracemalloc's classes is refused), like "
+                    "Snapshot.compare_to.")
+    parser.add_argument("old", help="the earlier snapshot file")
+    parser.add_argument("new", help="the later snapshot file")
+    _key_type_options(parser)
+    parser.add_argument("--cumulative", action="store_true",
+                        help="count each block in every frame of its "
+                             "traceback (key types lineno and filename)")
+    args = parser.parse_args(argv)
+    if args.cumulative and args.key_type == "traceback":
+        parser.error("--cumulative cannot be used with --key-type traceback")
+    old = _load(parser, args.old)
+    new = _load(parser, args.new)
+    from .report import compare_text
+    sys.stdout.write(compare_text(old, new, args.top, args.key_type,
+                                  args.cumulative))
+    return 0
+
+
+EXPORT_FORMATS = {"pprof": ".pb.gz", "speedscope": ".speedscope.json"}
+
+
+def cmd_export(argv):
+    """Write a snapshot file as a pprof profile or speedscope JSON."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fasttracemalloc export",
+        description="Convert a snapshot file (written by 'run' or "
+                    "tracemalloc.Snapshot.dump(); read safely) to a gzipped "
+                    "pprof heap profile or speedscope JSON.")
+    parser.add_argument("snapshot", help="snapshot file")
+    parser.add_argument("-f", "--format", default="pprof",
+                        choices=tuple(EXPORT_FORMATS),
+                        help="output format (default pprof)")
+    parser.add_argument("-o", "--output",
+                        help="output file (default: SNAPSHOT.pb.gz or "
+                             "SNAPSHOT.speedscope.json)")
+    args = parser.parse_args(argv)
+    output = args.output or args.snapshot + EXPORT_FORMATS[args.format]
+    snapshot = _load(parser, args.snapshot)
+    from . import report
+    try:
+        if args.format == "pprof":
+            report.to_pprof(snapshot, output)
+        else:
+            report.to_speedscope(snapshot, output,
+                                 name=os.path.basename(args.snapshot))
+    except OSError as exc:
+        parser.error("cannot write %r: %s" % (output, exc))
+    sys.stderr.write("fasttracemalloc: %s profile of %d traces written to "
+                     "%s\n" % (args.format, len(snapshot.traces), output))
     return 0
 
 
@@ -264,6 +334,10 @@ Commands:
            print the top allocation sites (see 'run --help')
   report   print the top allocation sites of a saved snapshot
            (see 'report --help')
+  compare  print the largest differences between two saved snapshots
+           (see 'compare --help')
+  export   write a saved snapshot as a pprof profile or speedscope JSON
+           (see 'export --help')
 """
 
 
@@ -278,6 +352,11 @@ def main(argv=None):
         return cmd_run(rest)
     if command == "report":
         return cmd_report(rest)
+    if command == "compare":
+        return cmd_compare(rest)
+    if command == "export":
+        return cmd_export(rest)
     sys.stderr.write("python -m fasttracemalloc: unknown command %r "
-                     "(expected 'run' or 'report')\n" % command)
+                     "(expected 'run', 'report', 'compare' or 'export')\n"
+                     % command)
     return 2

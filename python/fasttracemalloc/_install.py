@@ -16,7 +16,7 @@ Threads: call from one thread at a time (normally at start-up); guarded by
 a lock so concurrent calls serialise rather than interleave.
 """
 
-import threading
+import _thread
 
 import _tracemalloc as _builtin
 
@@ -31,7 +31,7 @@ ENGINE_NAMES = (
     "_get_traces", "_get_object_traceback",
 )
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()  # not threading: nothing more to import
 _saved = {}
 
 
@@ -61,6 +61,16 @@ def install(takeover=False):
     (its traces are discarded) and the engine is started with the builtin's
     traceback limit.  Calling install() again while installed does nothing.
     """
+    # The import (tracemalloc, pickle, fnmatch ...) and the bookkeeping are
+    # the package's own work: not traced (see _backend.suspend).
+    _backend.suspend()
+    try:
+        _install(takeover)
+    finally:
+        _backend.resume()
+
+
+def _install(takeover):
     import tracemalloc
     engine = _backend.engine
     with _lock:

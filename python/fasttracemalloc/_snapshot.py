@@ -35,6 +35,8 @@ from operator import itemgetter
 import tracemalloc as _tm
 from collections.abc import Iterable
 
+from . import _backend
+
 __all__ = ["Snapshot", "take_snapshot_from"]
 
 _NOT_TRACING = ("the tracemalloc module must be tracing memory "
@@ -46,32 +48,46 @@ _NOT_TRACING = ("the tracemalloc module must be tracing memory "
 _HASH_KEY_MAX_FRAMES = 3
 
 
-def _fold(traces, traceback_limit):
-    """Return [(traceback, size_sum, count)] per distinct traceback, in
-    order of first appearance, or None if the sums are not plain ints.
+def _group_sizes(traces, traceback_limit):
+    """Return [(traceback, [size, ...])] per distinct traceback, in order of
+    first appearance.
 
     Short tracebacks are keyed by value (tuple hash), long ones by identity
     (equal tracebacks are one object within one _get_traces() answer); the
     caller's second step keys by equality either way, so both give the
     stdlib's answer.  Unpacks every trace like the stdlib does, so malformed
     traces raise the same errors.  Appending to per-group lists (summed in
-    C at the end) allocates almost nothing per trace, which matters while
-    tracing is on."""
+    C at the end) allocates almost nothing per trace."""
     groups = defaultdict(list)
     by_value = (isinstance(traceback_limit, int)
                 and traceback_limit <= _HASH_KEY_MAX_FRAMES)
     if by_value:
         for _domain, size, traceback, _total in traces:
             groups[traceback].append(size)
-        items = groups.items()
-    else:
-        for _domain, size, traceback, _total in traces:
-            groups[id(traceback)].append(size)
-        if not groups:
-            return []
-        tracebacks = list(map(itemgetter(2), traces))
-        objs = dict(zip(map(id, tracebacks), tracebacks))
-        items = [(objs[key], sizes) for key, sizes in groups.items()]
+        return list(groups.items())
+    for _domain, size, traceback, _total in traces:
+        groups[id(traceback)].append(size)
+    if not groups:
+        return []
+    tracebacks = list(map(itemgetter(2), traces))
+    objs = dict(zip(map(id, tracebacks), tracebacks))
+    return [(objs[key], sizes) for key, sizes in groups.items()]
+
+
+def _fold(traces, traceback_limit):
+    """Return [(traceback, size_sum, count)] per distinct traceback, in
+    order of first appearance, or None if the sums are not plain ints.
+
+    The per-trace scratch (about 16 bytes a trace, which the stdlib's
+    algorithm does not need) is built untraced, so statistics() does not
+    raise the traced peak beyond the builtin's; the sums and counts, which
+    end up in the caller's Statistic objects, are made traced, as the
+    stdlib's are."""
+    _backend.suspend()
+    try:
+        items = _group_sizes(traces, traceback_limit)
+    finally:
+        _backend.resume()
     folded = []
     for traceback, sizes in items:
         total = sum(sizes)

@@ -20,8 +20,23 @@ Rules (mirroring the builtin's -X tracemalloc / PYTHONTRACEMALLOC):
 If the package itself cannot be imported (a broken install), site.py
 reports the failing .pth line with its traceback and start-up continues
 untraced: the error is printed, not hidden.
-The engine is started before the stdlib ``tracemalloc`` module (and its
-imports) is loaded, then install() makes ``import tracemalloc`` use it.
+
+Nothing else is imported at start-up: the switch loads only the engine
+(the C module and the small package modules it needs), like ``-X
+tracemalloc``, which imports nothing.  The stdlib ``tracemalloc`` module
+(and with it pickle, linecache, fnmatch, re ...) is loaded only when the
+program imports it; a one-shot finder at the head of ``sys.meta_path``
+then runs install() right after the module's own code ran, so every
+``import tracemalloc`` still gets the engine.  The switch's own objects are
+made before the engine starts, and what its finders do after an import is
+done inside the package's "do not trace" scope: the program's traces are
+the builtin's.
+
+Children: ``-X fasttracemalloc[=N]`` is passed on to the children that
+multiprocessing (spawn, forkserver) and test.support start with this
+interpreter's flags, as ``-X tracemalloc`` is (see "children" below).  (Programs that control their
+own imports, e.g. pyperformance's pickle_pure_python which blocks the C
+accelerator before importing pickle, run unchanged.)
 
 Threads: runs once, in the main thread, during site import.
 """
@@ -38,6 +53,13 @@ class SwitchError(Exception):
     pass
 
 
+def _shown(text):
+    """The value as the error message quotes it: its repr (one line), cut
+    to 60 characters."""
+    shown = repr(text)
+    return shown if len(shown) <= 60 else shown[:56] + "...'"
+
+
 def parse_nframe(text, where):
     """Return the number of frames for a switch value (0 = off).
 
@@ -48,14 +70,21 @@ def parse_nframe(text, where):
     if body == "":
         return 0
     if not (digits.isascii() and digits.isdigit()):
-        raise SwitchError("%s: invalid number of frames %r: expected an "
+        raise SwitchError("%s: invalid number of frames %s: expected an "
                           "integer in range [1; %d] (0 disables tracing)"
-                          % (where, text, MAX_NFRAME))
-    value = int(body)
+                          % (where, _shown(text), MAX_NFRAME))
+    # int() refuses strings of over 4300 digits (3.11+): a 5000-digit value
+    # used to end the .pth line with a traceback and run untraced.  A long
+    # run of digits is out of range before it is converted
+    # (tests/fuzz/fuzz_switch.py keeps checking the parser).
+    significant = digits.lstrip("0") or "0"
+    value = int(significant) if len(significant) <= 9 else MAX_NFRAME + 1
+    if body[:1] == "-":
+        value = -value
     if value < 0 or value > MAX_NFRAME:
-        raise SwitchError("%s: invalid number of frames %r: the number of "
+        raise SwitchError("%s: invalid number of frames %s: the number of "
                           "frames must be in range [1; %d] (0 disables "
-                          "tracing)" % (where, text, MAX_NFRAME))
+                          "tracing)" % (where, _shown(text), MAX_NFRAME))
     return value
 
 
@@ -95,12 +124,173 @@ def main():
         nframe = requested_nframe()
     except SwitchError as exc:
         _fail(str(exc))
+    # Everything below that allocates runs before the engine starts: the
+    # switch's own objects are never traced.
+    if XOPTION in sys._xoptions:
+        value = sys._xoptions[XOPTION]
+        pass_to_children(XOPTION if value is True else
+                         "%s=%s" % (XOPTION, value))
     if nframe == 0:
         return
     import _tracemalloc
     from . import _backend
     if not _backend.is_builtin and _tracemalloc.is_tracing():
         _tracemalloc.stop()
-    _backend.engine.start(nframe)
+    if "tracemalloc" in sys.modules:
+        from ._install import install
+        install()
+    else:
+        sys.meta_path.insert(0, _AfterImport("tracemalloc", _install))
+    try:
+        _backend.engine.start(nframe)
+    except (MemoryError, RuntimeError) as exc:
+        # The engine could not get its memory or its merger thread (e.g.
+        # under ulimit -v): say so in one line and let the program run
+        # untraced, rather than a .pth traceback.
+        sys.stderr.write("fasttracemalloc: cannot start tracing (%s%s); "
+                         "the program runs untraced\n"
+                         % (type(exc).__name__,
+                            ": %s" % exc if str(exc) else ""))
+        sys.stderr.flush()
+
+
+def _install(module):
     from ._install import install
     install()
+
+
+# --- children -------------------------------------------------------------
+#
+# The builtin's -X tracemalloc=N reaches the Python children that are
+# started with this interpreter's flags because
+# subprocess._args_from_interpreter_flags() lists it (3.11-3.14: a fixed
+# list of -X options; 3.15: every -X option).  multiprocessing's spawn and
+# forkserver start methods (and its resource tracker) build their command
+# lines from it, through multiprocessing.util, which binds the function
+# when it is imported; test.support uses it too.  -X fasttracemalloc=N is
+# made to travel the same way: once ``subprocess`` is imported (or at once,
+# if it already is), its function is wrapped to return the same list with
+# the -X fasttracemalloc option replaced by ours.  FASTTRACEMALLOC=N needs
+# nothing: the environment is inherited (and ignored under -E/-I, as
+# PYTHONTRACEMALLOC is).  Children forked by the ``fork`` start method or
+# by the forkserver keep tracing as the builtin's do.
+
+# The -X argument children get ("fasttracemalloc=N"); None until
+# pass_to_children() is called.  Main thread, before children are started.
+_child_xoption = None
+
+
+def pass_to_children(xoption):
+    """Make children started with this interpreter's flags get
+    ``-X xoption`` (xoption is "fasttracemalloc" or "fasttracemalloc=N")."""
+    global _child_xoption
+    _child_xoption = xoption
+    subprocess = sys.modules.get("subprocess")
+    if subprocess is None:
+        for finder in sys.meta_path:
+            if getattr(finder, "name", None) == "subprocess" and \
+                    isinstance(finder, _AfterImport):
+                return
+        sys.meta_path.insert(0, _AfterImport("subprocess", _wrap_flags))
+        return
+    _wrap_flags(subprocess)
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        _wrap_flags(util)
+
+
+def _wrap_flags(module):
+    """Replace module._args_from_interpreter_flags by a wrapper adding
+    ``-X _child_xoption`` (once per module)."""
+    original = getattr(module, "_args_from_interpreter_flags", None)
+    if original is None or hasattr(original, "_fasttracemalloc_original"):
+        return
+
+    def _args_from_interpreter_flags():
+        args = original()
+        xoption = _child_xoption
+        if xoption is None:
+            return args
+        kept = []
+        i = 0
+        while i < len(args):
+            if (args[i] == "-X" and i + 1 < len(args)
+                    and args[i + 1].partition("=")[0] == XOPTION):
+                i += 2  # 3.15 passes every -X option: ours replaces it
+                continue
+            kept.append(args[i])
+            i += 1
+        kept += ["-X", xoption]
+        return kept
+
+    _args_from_interpreter_flags.__doc__ = original.__doc__
+    _args_from_interpreter_flags.__wrapped__ = original
+    _args_from_interpreter_flags._fasttracemalloc_original = original
+    module._args_from_interpreter_flags = _args_from_interpreter_flags
+
+
+# --- import hooks ---------------------------------------------------------
+
+class _AfterImport:
+    """A meta path finder that waits for ``import NAME``: it finds the
+    module with the finders behind it, wraps its loader so ``action(module)``
+    runs right after the module's code, and removes itself (one shot).
+    Returns None for every other name, so imports are otherwise untouched.
+    The action is the package's own work: it runs untraced.
+    """
+
+    def __init__(self, name, action):
+        self.name = name
+        self.action = action
+
+    def find_spec(self, name, path=None, target=None):
+        if name != self.name:
+            return None
+        try:
+            sys.meta_path.remove(self)
+        except ValueError:
+            pass
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _ActAfterExec(spec.loader, self.action)
+        return spec
+
+    def invalidate_caches(self):
+        pass
+
+
+class _ActAfterExec:
+    """The real loader of a module, plus an action once it ran; the
+    module ends up with its real loader in __loader__ and __spec__."""
+
+    def __init__(self, loader, action):
+        self.loader = loader
+        self.action = action
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        spec = module.__spec__
+        if spec is not None:
+            spec.loader = self.loader
+        module.__loader__ = self.loader
+        self.loader.exec_module(module)
+        # Not imported when the switch left tracing off (-X
+        # fasttracemalloc=0): then nothing is traced and nothing may be
+        # imported.
+        backend = sys.modules.get(__package__ + "._backend")
+        if backend is None:
+            self.action(module)
+            return
+        backend.suspend()
+        try:
+            self.action(module)
+        finally:
+            backend.resume()

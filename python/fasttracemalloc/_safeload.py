@@ -1,0 +1,187 @@
+"""Loading snapshot files that may come from anyone (issue 11, item 4).
+
+Owns: ``load(path)``, which reads a snapshot file -- the stdlib's
+``Snapshot.dump()`` format, which is also what fasttracemalloc writes -- and
+returns a plain ``tracemalloc.Snapshot`` or raises ``UnsafeSnapshotError``
+(a ``ValueError``) with a one-line reason.  The CLI and every report
+function load files through it (``report.load_snapshot``).
+
+Why not ``pickle.load``: a snapshot file is a pickle, and unpickling runs
+whatever callable the file names (``os.system``, ``builtins.eval``, ...).
+The stdlib's ``Snapshot.load`` and fasttracemalloc's do exactly that, so
+they are for trusted files only, in the builtin as here.
+
+What this loader allows, and why that is enough to read every real file:
+  * Globals: only ``tracemalloc.Snapshot`` and ``tracemalloc._Traces``
+    (all that ``Snapshot.dump()`` names on 3.11-3.15), and
+    ``copyreg._reconstructor`` (what ``pickle.dumps`` of a fasttracemalloc
+    Snapshot writes) replaced by a checked version that accepts only those
+    two classes over ``object``.  Any other global is refused by name
+    before anything is called.  Building those two classes calls no code
+    of the file's choosing: ``__new__``/``__init__`` store attributes, and
+    neither class defines ``__setstate__``/``__setattr__``.
+  * Contents, checked after loading and before anything else touches
+    them: exactly the attributes the stdlib reads; ``traceback_limit`` an
+    int; traces a list of 4-tuples (domain: 0..2**32-1, size: 0..2**64-1,
+    frames: a tuple of (str, int >= 0) pairs, total_nframe: an int >= 0 or
+    None).  A file that passes is one the stdlib's own code can process
+    without tripping over a wrong type.
+  * Damaged files (truncated, bit flips, not a pickle at all) end as
+    ``UnsafeSnapshotError`` too: every exception the unpickler raises on
+    bad bytes is turned into one, never leaked as a traceback.
+  * The unpickler is pickle's pure-Python one, not the C accelerator:
+    the C one keeps its memo in an array that a 6-byte LONG_BINPUT with a
+    large index resizes to gigabytes (the fuzzer found a 2 GB allocation
+    from a file of a few dozen bytes); the pure-Python one keeps a dict.
+    The price: about 15x slower (0.93 s against 0.06 s for a 400,000-trace
+    file, 4.4 MB, measured here), paid only when loading from a path.
+Not defended against: a huge but well-formed file uses memory in
+proportion to its size, as any loader would.
+
+Threads: no shared state; each call has its own unpickler.
+"""
+
+import io
+import pickle
+
+__all__ = ["UnsafeSnapshotError", "load", "loads"]
+
+_U32 = 2 ** 32
+_U64 = 2 ** 64
+
+
+class UnsafeSnapshotError(ValueError):
+    """The file is not a snapshot this loader can vouch for."""
+
+
+def _checked_reconstructor(cls, base, state):
+    import tracemalloc
+    if cls not in (tracemalloc.Snapshot, tracemalloc._Traces) or (
+            base is not object) or state is not None:
+        raise UnsafeSnapshotError(
+            "copyreg._reconstructor(%r, %r, ...) is not a snapshot part"
+            % (getattr(cls, "__qualname__", cls),
+               getattr(base, "__qualname__", base)))
+    return object.__new__(cls)
+
+
+# The opcodes a snapshot file can need (every protocol 0-5 spelling of
+# ints, str, None, tuples, lists, dicts, the memo, globals and object
+# building).  Every other opcode is refused before it runs: bytes and
+# bytearrays (BYTEARRAY8 allocates its declared length, up to 2**64,
+# before reading a byte: found by the fuzzer), out-of-band buffers,
+# extension codes, persistent ids, sets, floats, Python 2 strings.
+_ALLOWED_OPCODES = frozenset(
+    getattr(pickle, name)[0] for name in (
+        "PROTO", "FRAME", "STOP", "MARK", "POP", "POP_MARK", "DUP",
+        "NONE", "NEWTRUE", "NEWFALSE", "INT", "BININT", "BININT1",
+        "BININT2", "LONG", "LONG1", "LONG4", "UNICODE", "SHORT_BINUNICODE",
+        "BINUNICODE", "BINUNICODE8", "EMPTY_TUPLE", "TUPLE", "TUPLE1",
+        "TUPLE2", "TUPLE3", "EMPTY_LIST", "LIST", "APPEND", "APPENDS",
+        "EMPTY_DICT", "DICT", "SETITEM", "SETITEMS", "GET", "BINGET",
+        "LONG_BINGET", "PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE", "GLOBAL",
+        "STACK_GLOBAL", "REDUCE", "NEWOBJ", "BUILD"))
+
+
+def _refuse_opcode(unpickler):
+    raise UnsafeSnapshotError("the file uses a pickle opcode a snapshot "
+                              "never needs (refused before running it)")
+
+
+class _Unpickler(pickle._Unpickler):
+    dispatch = {code: (func if code in _ALLOWED_OPCODES else _refuse_opcode)
+                for code, func in pickle._Unpickler.dispatch.items()}
+
+    def find_class(self, module, name):
+        import tracemalloc
+        if module == "tracemalloc" and name == "Snapshot":
+            return tracemalloc.Snapshot
+        if module == "tracemalloc" and name == "_Traces":
+            return tracemalloc._Traces
+        if module == "copyreg" and name == "_reconstructor":
+            return _checked_reconstructor
+        if module == "builtins" and name == "object":
+            return object  # the reconstructor's base; calling it is inert
+        named = repr("%s.%s" % (module, name))  # one line, whatever it holds
+        if len(named) > 80:
+            named = named[:76] + "...'"
+        raise UnsafeSnapshotError(
+            "the file names %s, which a snapshot never does (refused "
+            "without calling it)" % named)
+
+    def persistent_load(self, pid):
+        raise UnsafeSnapshotError("persistent references are not allowed")
+
+
+def _is_int(value):
+    return type(value) is int
+
+
+def _check(snapshot):
+    import tracemalloc
+    if type(snapshot) is not tracemalloc.Snapshot:
+        raise UnsafeSnapshotError("holds a %s, not a snapshot"
+                                  % type(snapshot).__name__)
+    attrs = getattr(snapshot, "__dict__", None)
+    if type(attrs) is not dict or set(attrs) != {"traces",
+                                                  "traceback_limit"}:
+        raise UnsafeSnapshotError("the snapshot has attributes %s"
+                                  % sorted(map(str, attrs or ())))
+    if not _is_int(attrs["traceback_limit"]) or not (
+            0 <= attrs["traceback_limit"] < _U32):
+        raise UnsafeSnapshotError("traceback_limit is not a small int")
+    traces = attrs["traces"]
+    if type(traces) is not tracemalloc._Traces:
+        raise UnsafeSnapshotError("snapshot.traces is a %s"
+                                  % type(traces).__name__)
+    inner = getattr(traces, "__dict__", None)
+    if type(inner) is not dict or set(inner) != {"_traces"} or (
+            type(inner["_traces"]) is not list):
+        raise UnsafeSnapshotError("snapshot.traces does not hold a list")
+    seen = set()  # tracebacks are shared tuples: check each one once
+    for i, trace in enumerate(inner["_traces"]):
+        if type(trace) is not tuple or len(trace) != 4:
+            raise UnsafeSnapshotError("trace %d is not a 4-tuple" % i)
+        domain, size, frames, total = trace
+        if not _is_int(domain) or not 0 <= domain < _U32:
+            raise UnsafeSnapshotError("trace %d: bad domain" % i)
+        if not _is_int(size) or not 0 <= size < _U64:
+            raise UnsafeSnapshotError("trace %d: bad size" % i)
+        if total is not None and (not _is_int(total) or total < 0):
+            raise UnsafeSnapshotError("trace %d: bad total_nframe" % i)
+        if type(frames) is not tuple:
+            raise UnsafeSnapshotError("trace %d: frames are not a tuple" % i)
+        if id(frames) in seen:
+            continue
+        for frame in frames:
+            if (type(frame) is not tuple or len(frame) != 2
+                    or type(frame[0]) is not str or not _is_int(frame[1])
+                    or frame[1] < 0):
+                raise UnsafeSnapshotError(
+                    "trace %d: a frame is not a (filename, lineno) pair" % i)
+        seen.add(id(frames))
+    return snapshot
+
+
+def loads(data):
+    """A plain ``tracemalloc.Snapshot`` from the bytes of a snapshot file."""
+    try:
+        obj = _Unpickler(io.BytesIO(data)).load()
+    except UnsafeSnapshotError:
+        raise
+    except RecursionError:
+        raise UnsafeSnapshotError("nested too deeply to be a snapshot")
+    except MemoryError:
+        raise UnsafeSnapshotError("does not fit in memory")
+    except Exception as exc:  # any damage the unpickler reports
+        raise UnsafeSnapshotError("not a snapshot file (%s: %s)"
+                                  % (type(exc).__name__, exc))
+    return _check(obj)
+
+
+def load(path):
+    """A plain ``tracemalloc.Snapshot`` from the snapshot file *path*
+    (OSError if it cannot be read)."""
+    with open(path, "rb") as fp:
+        data = fp.read()
+    return loads(data)
