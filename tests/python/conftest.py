@@ -57,6 +57,15 @@ def child_env(**overrides):
     return env
 
 
+def bytearray_block(n):
+    """Size of the memory block that bytearray(n) allocates for its data:
+    n + 1 (data and a NUL) up to 3.14; from 3.15 a bytearray keeps its data
+    in a bytes object, whose block is that object's getsizeof."""
+    if sys.version_info >= (3, 15):
+        return sys.getsizeof(bytes(n))
+    return n + 1
+
+
 def run_python(*args, env=None, cwd=None, timeout=300, **env_overrides):
     """Run this interpreter with *args*; return CompletedProcess (text)."""
     if env is None:

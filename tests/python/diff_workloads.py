@@ -93,7 +93,10 @@ def w_threads():
     # thread's start()/join(), but the rare forced GIL hand-offs (whose
     # timing allocates a stray object now and then) become unlikely.
     sys.setswitchinterval(5.0)
-    box = {}
+    # Every key exists before the threads start, so no thread's store
+    # resizes the shared dict (without a GIL, which thread resizes it --
+    # at which stack depth -- depends on timing).
+    box = {f"{kind}{seed}": None for seed in range(4) for kind in "sb"}
     threads = [threading.Thread(target=_thread_work, args=(seed, box))
                for seed in range(4)]
     for t in threads:

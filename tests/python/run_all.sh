@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # The Python half of the fasttracemalloc test suite (tests/run_all.sh calls it).
 #
-# For each interpreter -- pyenv's `python3` (3.11.x) and Debian's
-# /usr/bin/python3 (3.11.2) -- builds the package with pip into a FRESH venv
-# under build/pyvenv-<name>, then runs:
+# For each interpreter, builds the package with pip into a FRESH venv under
+# build/pyvenv-<source>-<version>, then runs:
 #   1. pytest tests/python (API, fast Snapshot, install(), the start-up
-#      switch, `run`, differential vs the builtin, threads, and CPython's own
-#      test_tracemalloc through regrtest);
+#      switch, `run`, differential vs that interpreter's builtin, threads,
+#      and that interpreter's own test_tracemalloc through its regrtest);
 #   2. the CPython suite runner on its own, so its verdict is in the log;
 #   3. pytest again with LD_PRELOAD=libjemalloc.so.2.
-# pyenv's venv builds with `pip install .` (isolated build: pip fetches
-# scikit-build-core); Debian's venv first installs the build requirements,
-# then builds offline-style with `pip install --no-build-isolation .`, so
-# both documented install paths are exercised.
+# Interpreters from pyenv or a build of ours build with `pip install .`
+# (isolated build: pip fetches scikit-build-core); Debian's (/usr/bin, on
+# the host or in the forky chroot) first install the build requirements,
+# then build offline-style with `pip install --no-index
+# --no-build-isolation .`, so both documented install paths are exercised.
+#
+# Default interpreters (host): pyenv's 3.11 (the `python3` on PATH),
+# Debian's /usr/bin/python3 (3.11.2), pyenv's 3.12 and 3.13, and the
+# free-threaded 3.13t that tests/interpreters/setup.sh builds, each once and
+# only if present -- tests/run_all.sh provisions them first and checks that
+# all are there.  3.14 and 3.15 run in the forky chroot (tests/run_all.sh
+# calls this script through tests/interpreters/in_forky.sh).
 #
 # Environment: FTM_PY_INTERPRETERS="python3 /usr/bin/python3" to choose
 # interpreters; FTM_SKIP_JEMALLOC=1 skips step 3 (CI never sets it).
@@ -21,15 +28,18 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 unset FASTTRACEMALLOC FASTTRACEMALLOC_BACKEND PYTHONTRACEMALLOC PYTHONPATH || true
-# Default: the pyenv python3 (found on PATH or under ~/.pyenv, since CI's
-# PATH may lack pyenv's shims) and Debian's /usr/bin/python3, each once.
+pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
+interp_root=${FTM_INTERP_ROOT:-/var/cache/fasttracemalloc}
 default_interpreters() {
     local found="" cand real seen=""
     for cand in "$(command -v python3 || true)" \
-                "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.11.*/bin/python3 \
-                /usr/bin/python3; do
+                "$pyenv_root"/versions/3.11.*/bin/python3 \
+                /usr/bin/python3 \
+                "$pyenv_root"/versions/3.12.*/bin/python3 \
+                "$pyenv_root"/versions/3.13.*/bin/python3 \
+                "$interp_root"/cpython-3.13t/bin/python3.13t; do
         [ -n "$cand" ] && [ -x "$cand" ] || continue
-        real=$("$cand" -c 'import sys; print(sys.executable if sys.version_info[:2] == (3, 11) else "")' 2>/dev/null) || continue
+        real=$("$cand" -c 'import sys; print(sys.executable if (3, 11) <= sys.version_info[:2] <= (3, 15) else "")' 2>/dev/null) || continue
         [ -n "$real" ] || continue
         real=$(readlink -f "$real")
         case " $seen " in *" $real "*) continue ;; esac
@@ -46,14 +56,20 @@ step() { printf '\n=== python: %s ===\n' "$*"; }
 
 for py in $interpreters; do
     exe=$(command -v "$py") || { echo "interpreter not found: $py" >&2; exit 1; }
-    version=$("$exe" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+    # 3.13.15t for a free-threaded build
+    version=$("$exe" -c 'import sys, sysconfig; print("%d.%d.%d" % sys.version_info[:3] + ("t" if sysconfig.get_config_var("Py_GIL_DISABLED") else ""))')
     real=$("$exe" -c 'import sys; print(sys.executable)')
     case "$real" in
         /usr/bin/*) name=debian ;;
         *.pyenv*) name=pyenv ;;
+        "$interp_root"/*) name=built ;;
         *) name=other ;;
     esac
     venv="$root/build/pyvenv-$name-$version"
+    # Free-threaded builds (3.13t) run with the GIL disabled: the extension
+    # declares Py_MOD_GIL_NOT_USED, and test_freethreaded.py checks that the
+    # GIL stays off after the import.  Never inherit a PYTHON_GIL setting.
+    unset PYTHON_GIL || true
     step "$exe ($version): fresh venv $venv"
     rm -rf "$venv"
     "$exe" -m venv "$venv"

@@ -64,7 +64,8 @@ def check_env_var_invalid(nframe):
 
 
 @pytest.mark.parametrize("nframe", INVALID_NFRAME + ("x", "65536", "1.5",
-                                                     "5 ", "--1"))
+                                                     "5 ", "--1", "1" * 5000,
+                                                     "-" + "0" * 5000 + "7"))
 def test_env_var_invalid(nframe):
     check_env_var_invalid(nframe)
 
@@ -143,6 +144,8 @@ def test_empty_values_mean_off():
 
 def test_leading_blanks_and_sign_accepted_like_builtin():
     assert ok("-c", CODE_LIMIT, FASTTRACEMALLOC=" +12") == "12"
+    # leading zeros beyond int()'s 4300-digit limit, as the builtin's wcstol
+    assert ok("-c", CODE_LIMIT, FASTTRACEMALLOC="0" * 5000 + "7") == "7"
 
 
 def test_S_disables_the_switch():
@@ -172,3 +175,112 @@ def test_children_inherit_env_switch():
             "print(subprocess.run([sys.executable, '-c', %r],"
             " capture_output=True, text=True).stdout.strip())" % CODE_LIMIT)
     assert ok("-c", code, FASTTRACEMALLOC="6") == "6"
+
+
+# --- the switch imports nothing but the engine ----------------------------
+
+CODE_MODULES = "import sys, json; print(json.dumps(sorted(sys.modules)))"
+# What the switch itself may add at start-up: the engine and the package
+# modules that load it (the builtin's -X tracemalloc imports nothing).
+SWITCH_MODULES = {"_tracemalloc", "fasttracemalloc", "fasttracemalloc._backend",
+                  "fasttracemalloc._fasttracemalloc", "fasttracemalloc._switch"}
+
+
+@needs_engine
+@pytest.mark.parametrize("switch", ["env", "xoption"])
+def test_switch_imports_only_the_engine(switch):
+    import json
+    plain = set(json.loads(ok("-c", CODE_MODULES)))
+    if switch == "env":
+        traced = set(json.loads(ok("-c", CODE_MODULES, FASTTRACEMALLOC="5")))
+    else:
+        # -X also waits for subprocess (children): it must import nothing
+        traced = set(json.loads(ok("-X", "fasttracemalloc=5", "-c",
+                                   CODE_MODULES)))
+    # json is imported by the probe itself in both runs
+    assert traced - plain <= SWITCH_MODULES, sorted(traced - plain)
+    for name in ("tracemalloc", "pickle", "linecache", "fnmatch", "threading"):
+        assert name not in traced - plain
+
+
+@needs_engine
+def test_switch_installs_on_first_import_of_tracemalloc():
+    code = ("import sys, importlib.machinery as m\n"
+            "assert 'tracemalloc' not in sys.modules\n"
+            "import tracemalloc, fasttracemalloc\n"
+            "print(tracemalloc.start is fasttracemalloc.start,"
+            " tracemalloc.is_tracing(), tracemalloc.get_traceback_limit(),"
+            " isinstance(tracemalloc.__loader__, m.SourceFileLoader),"
+            " tracemalloc.__spec__.loader is tracemalloc.__loader__,"
+            " any(getattr(f, 'name', None) == 'tracemalloc'"
+            " for f in sys.meta_path))\n"
+            "x = [bytearray(4321) for _ in range(3)]\n"
+            "print(tracemalloc.get_object_traceback(x[0])[0].lineno)\n")
+    assert ok("-c", code, FASTTRACEMALLOC="7") == "True True 7 True True False\n5"
+
+
+@needs_engine
+def test_switch_leaves_pickle_accelerator_choice_to_the_program():
+    """pyperformance's pickle_pure_python blocks the C accelerator before it
+    imports pickle; a switch that imported pickle at start-up broke it."""
+    code = ("import sys\n"
+            "sys.modules['_pickle'] = None\n"
+            "import pickle\n"
+            "print(pickle.Pickler is pickle._Pickler)\n"
+            "import tracemalloc; print(tracemalloc.is_tracing())\n")
+    assert ok("-c", code, FASTTRACEMALLOC="1") == "True\nTrue"
+
+
+# --- children: -X fasttracemalloc travels like -X tracemalloc ---------------
+# (the children themselves are in test_children.py)
+
+CODE_FLAGS = ("import subprocess, multiprocessing.util as u, json\n"
+              "print(json.dumps([subprocess._args_from_interpreter_flags(),"
+              " u._args_from_interpreter_flags()]))")
+
+
+def xoptions_in(args):
+    return [b for a, b in zip(args, args[1:]) if a == "-X"]
+
+
+def flags(*args, **env):
+    import json
+    return json.loads(ok(*args, "-c", CODE_FLAGS, **env))
+
+
+@pytest.mark.parametrize("xoption", ["fasttracemalloc=4", "fasttracemalloc",
+                                     "fasttracemalloc=0"])
+def test_xoption_is_in_the_interpreter_flags(xoption):
+    """As -X tracemalloc[=N] is: once, as given (3.15 lists every -X
+    option itself; ours replaces it)."""
+    builtin = flags("-X", xoption[4:])  # the builtin's -X tracemalloc...
+    for args in flags("-X", xoption):
+        opts = xoptions_in(args)
+        assert [o for o in opts if o.startswith("fasttracemalloc")] == \
+            [xoption], args
+    for args in builtin:
+        assert xoption[4:] in xoptions_in(args), args
+
+
+def test_env_is_not_in_the_interpreter_flags():
+    """FASTTRACEMALLOC reaches children through the environment, as
+    PYTHONTRACEMALLOC does: neither is turned into a -X option."""
+    for args in flags(FASTTRACEMALLOC="4") + flags(PYTHONTRACEMALLOC="4"):
+        assert not [o for o in xoptions_in(args) if "tracemalloc" in o], args
+
+
+@pytest.mark.parametrize("switch", [(), ("-X", "fasttracemalloc=3")])
+def test_pass_to_children_after_subprocess_was_imported(switch):
+    """run calls it once subprocess and multiprocessing.util may already
+    be imported (and wrapped by the switch, or not): both bindings carry
+    the latest value, once."""
+    code = ("import subprocess, multiprocessing.util as u, json\n"
+            "from fasttracemalloc._switch import pass_to_children\n"
+            "pass_to_children('fasttracemalloc=9')\n"
+            "pass_to_children('fasttracemalloc=8')\n"
+            "print(json.dumps([subprocess._args_from_interpreter_flags(),"
+            " u._args_from_interpreter_flags()]))")
+    import json
+    for args in json.loads(ok(*switch, "-c", code)):
+        assert [o for o in xoptions_in(args)
+                if o.startswith("fasttracemalloc")] == ["fasttracemalloc=8"]
