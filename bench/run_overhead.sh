@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# The overhead benchmark suite (issue 4), one command:
+# The overhead benchmark suite (issues 4 and 12), one command:
 #
 #   bench/run_overhead.sh [--quick] [--python PY] [--only churn,classic,...]
-#                         [--runs N] [--out DIR]
+#                         [--runs N] [--out DIR] [--modes untraced,ftm@25,...]
+#                         [--benchmarks chaos,go,...]
 #
 # Compares, on the same machine in the same run, untraced / builtin
 # tracemalloc (nframe 1, 25) / fasttracemalloc (nframe 1, 25, through its
 # FASTTRACEMALLOC=N start-up switch) / memray --trace-python-allocators on
-# six workloads (bench/overhead/wl_*.py), and writes
+# the suite's own workloads (bench/overhead/wl_*.py), pyperformance's
+# benchmarks through pyperf, and two real threaded web servers, and writes
 # bench/results/<date>-<host>[-quick].{md,json,png}, printing the tables.
-# --quick: small sizes (CI smoke test, < 3 min); default: full run (< 30 min).
+# --quick: small sizes (CI smoke test, < 3 min); default: full run (~40 min,
+# an estimate: pyperformance under builtin nframe=25 alone takes ~13).
 #
 # It installs what it needs: wrk (apt-get, when root and missing), and a venv
 # per interpreter under test at bench/.venv-<name>-<hash> (git-ignored) with
-# matplotlib, memray and fasttracemalloc (`pip install .` from the repo root,
+# matplotlib, memray, the pinned versions of pyperformance, pyperf, flask and
+# waitress below, and fasttracemalloc (`pip install .` from the repo root,
 # rebuilt only when its sources changed).  If the package does not build or
 # import, its modes are reported "n/a", never measured as something else.
 # The interpreter under test defaults to pyenv's python3, else python3.
@@ -28,7 +32,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --python) python=$2; shift 2 ;;
         --python=*) python=${1#--python=}; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) runner_args+=("$1"); shift ;;
     esac
 done
@@ -81,6 +85,20 @@ fi
 if ! importable memray; then
     say "installing memray into the venv"
     "${pip[@]}" memray 2>&1 | grep -v '^WARNING: Location' || true
+fi
+
+# Pinned: the benchmarks' code and the servers' are part of what is
+# measured, so every run measures the same versions.
+web_and_pyperf=(pyperformance==1.14.0 pyperf==2.11.0 flask==3.1.3 waitress==3.0.2)
+installed_pins() {
+    "$vpy" - "${web_and_pyperf[@]}" <<'PY' >/dev/null 2>&1
+import sys, importlib.metadata as m
+sys.exit(any(m.version(n) != v for n, v in (a.split("==") for a in sys.argv[1:])))
+PY
+}
+if ! installed_pins; then
+    say "installing ${web_and_pyperf[*]} into the venv"
+    "${pip[@]}" "${web_and_pyperf[@]}" 2>&1 | grep -v '^WARNING: Location' || true
 fi
 
 # -- fasttracemalloc from this checkout ---------------------------------------

@@ -48,6 +48,18 @@ def emit(**fields):
     sys.stdout.flush()
 
 
+def serving(port):
+    """Tell the runner a server workload is listening: ``PORT <n>``, then
+    ``THREADS <tid,...>``, the native ids of the Python threads alive now
+    (the runner counts the CPU time of every other thread that exists
+    before the load starts -- a tracer's own threads -- separately)."""
+    import threading
+    tids = sorted(t.native_id for t in threading.enumerate()
+                  if t.native_id is not None)
+    sys.stdout.write(f"PORT {port}\nTHREADS {','.join(map(str, tids))}\n")
+    sys.stdout.flush()
+
+
 def stack_depth():
     """Number of Python frames on the calling thread's stack."""
     depth = 0

@@ -39,7 +39,8 @@ def main(argv=None):
 
     size = runner.SIZES["quick" if args.quick else "full"]
     cases = [c for c in runner.build_cases(size, runner.WORKLOADS)
-             if c.workload not in ("server", "startup")]
+             if c.workload not in runner.SERVED + ("startup",
+                                                   "pyperformance")]
     all_modes = modes_mod.all_modes()
     if args.list:
         print("cases:", "; ".join(c.name for c in cases))

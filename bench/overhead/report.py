@@ -35,6 +35,19 @@ ISSUE = {
               "ftm@25": ("≥5x faster than builtin", ">=", 5.0)},
     "bytes": {"builtin@1": "≈55", "builtin@25": "≈55",
               "ftm@1": ("≤32", "<=", 32.0), "ftm@25": ("≤32", "<=", 32.0)},
+    # Issue 12 (exact mode on real programs): the figures it reports from
+    # before the suite measured them, and its targets.
+    "pyperformance": {"builtin@1": "≈4.1x", "builtin@25": "≈33x",
+                      "ftm@1": ("≤1.15x", "<=", 1.15),
+                      "ftm@25": ("≤1.25x", "<=", 1.25)},
+    "pyperformance_worst": {"ftm@25": ("≤2x", "<=", 2.0)},
+    "flask": {"builtin@1": "≈2–3% kept", "builtin@25": "≈2–3% kept",
+              "ftm@25": ("≥85% kept", ">=", 85.0),
+              "memray": "≈32–44% kept (before)"},
+    "httpserver200": {"builtin@1": "≈2–3% kept",
+                      "builtin@25": "≈2–3% kept",
+                      "ftm@25": ("≥85% kept", ">=", 85.0),
+                      "memray": "≈32–44% kept (before)"},
 }
 
 
@@ -167,7 +180,8 @@ def checksums_differ(view, case):
     return len(sums) > 1
 
 
-def timing_table(view, case, issue_kind=None, scale=1.0, unit="s"):
+def timing_table(view, case, issue_kind=None, scale=1.0, unit="s",
+                 source="issue 4"):
     rows = []
     for mode in view.modes:
         key = mode["key"]
@@ -184,10 +198,10 @@ def timing_table(view, case, issue_kind=None, scale=1.0, unit="s"):
     warn = ("\n\n⚠ the modes' checksums differ: some mode did different "
             "work" if checksums_differ(view, case) else "")
     return table(["mode", f"median ({unit})", "min", "max",
-                  "ratio vs untraced", "issue 4"], rows) + warn
+                  "ratio vs untraced", source], rows) + warn
 
 
-def throughput_table(view, case, issue_kind=None):
+def throughput_table(view, case, issue_kind=None, source="issue 4"):
     rows = []
     unit = case["unit"]
     for mode in view.modes:
@@ -211,7 +225,59 @@ def throughput_table(view, case, issue_kind=None):
                      issue_cell(issue_kind, key, kept)
                      + view.failure_note(case, key) + warn])
     return table(["mode", f"median ({unit})", "min", "max",
-                  "slowdown vs untraced", "% kept", "issue 4"], rows)
+                  "slowdown vs untraced", "% kept", source], rows)
+
+
+def ftscale_section(view):
+    """Issue 8's table: throughput at each thread count, % of untraced at
+    the same count, and each mode's N-thread/1-thread scaling, also as a
+    fraction of untraced's scaling (the issue's ">= 90% of untraced's")."""
+    cases = sorted(view.cases_of("ftscale"),
+                   key=lambda c: c.get("options", {}).get("threads", 0))
+    if not cases:
+        return ""
+    counts = [c.get("options", {}).get("threads") for c in cases]
+    one = next((c for c, n in zip(cases, counts) if n == 1), None)
+    header = ["mode"] + [f"N={n} ({cases[0]['unit']})" for n in counts]
+    header += [f"% of untraced, N={n}" for n in counts]
+    if one is not None:
+        header += [f"scaling {n}/1 (of untraced's)" for n in counts if n != 1]
+    base_scaling = {}
+    if one is not None:
+        base1 = view.median(one, "untraced")
+        for case, n in zip(cases, counts):
+            value = view.median(case, "untraced")
+            if n != 1 and base1 and value:
+                base_scaling[n] = value / base1
+    rows = []
+    for mode in view.modes:
+        key = mode["key"]
+        status = next((view.status(c, key) for c in cases
+                       if view.status(c, key)), None)
+        if status:
+            rows.append([mode["label"], status]
+                        + [""] * (len(header) - 2))
+            continue
+        row = [mode["label"]]
+        row += [fmt(view.median(c, key)) for c in cases]
+        for case in cases:
+            kept = view.kept(case, key)
+            row.append(f"{kept:.1f}%" if kept is not None else "—")
+        if one is not None:
+            m1 = view.median(one, key)
+            for case, n in zip(cases, counts):
+                if n == 1:
+                    continue
+                mn = view.median(case, key)
+                if not m1 or mn is None:
+                    row.append("—")
+                    continue
+                sc = mn / m1
+                rel = (f" ({100.0 * sc / base_scaling[n]:.0f}%)"
+                       if base_scaling.get(n) else "")
+                row.append(f"{sc:.2f}{rel}")
+        rows.append(row)
+    return table(header, rows)
 
 
 def classic_geomeans(view):
@@ -276,6 +342,154 @@ def classic_section(view):
     parts.append(table(["program", "mode", "median (s)", "min", "max",
                         "ratio"], detail))
     return "\n".join(parts)
+
+
+def fmt_time(seconds):
+    """A per-loop time, in the unit that suits it."""
+    if seconds is None:
+        return "—"
+    if seconds >= 1:
+        return f"{seconds:.3f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} µs"
+
+
+def pyperformance_geomeans(view):
+    """Per mode: (geomean of the benchmarks' ratios, benchmarks with a
+    ratio, benchmarks, (worst ratio, its benchmark))."""
+    cases = view.cases_of("pyperformance")
+    out = {}
+    for mode in view.modes:
+        ratios = [(view.slowdown(c, mode["key"]), c["name"]) for c in cases]
+        have = [(r, n) for r, n in ratios if r]
+        out[mode["key"]] = (geomean([r for r, _ in have]), len(have),
+                            len(cases), max(have) if have else None)
+    return out
+
+
+def sub_benchmarks(view, case):
+    """{sub-benchmark: {mode key: median over the runs}} of one case (a
+    pyperformance script may report several benchmarks, e.g. xml_etree)."""
+    out = {}
+    for mode in view.modes:
+        per = {}
+        for extra in view.extras(case, mode["key"]):
+            for name, value in extra.get("benchmarks", {}).items():
+                per.setdefault(name, []).append(value)
+        for name, values in per.items():
+            out.setdefault(name, {})[mode["key"]] = med(values)
+    return out
+
+
+def pyperformance_section(view):
+    cases = view.cases_of("pyperformance")
+    if not cases:
+        return ""
+    means = pyperformance_geomeans(view)
+    traced = [m for m in view.modes if m["key"] != "untraced"]
+    header = ["benchmark", "untraced (per loop)"] + [m["label"]
+                                                     for m in traced]
+    rows = []
+    for case in cases:
+        row = [case["name"], fmt_time(view.median(case, "untraced"))]
+        for mode in traced:
+            status = view.status(case, mode["key"])
+            row.append(status if status else
+                       fmt_ratio(view.slowdown(case, mode["key"]))
+                       + view.failure_note(case, mode["key"]))
+        rows.append(row)
+    mean_row, worst_row = ["**geometric mean**", ""], ["**worst**", ""]
+    targets = ["**issue 12**", ""]
+    for mode in traced:
+        value, have, total, worst = means[mode["key"]]
+        if value is None:
+            mean_row.append(view.mode_by_key[mode["key"]]["why"] or "—")
+            worst_row.append("—")
+        else:
+            mean_row.append(f"**{fmt_ratio(value)}**"
+                            + (f" ({have} of {total})" if have != total
+                               else ""))
+            worst_row.append(f"{fmt_ratio(worst[0])} ({worst[1]})")
+        cell = issue_cell("pyperformance", mode["key"], value)
+        extra = issue_cell("pyperformance_worst", mode["key"],
+                           worst[0] if worst else None)
+        targets.append("; ".join(c for c in (cell, extra and
+                                             "worst " + extra) if c))
+    rows += [mean_row, worst_row, targets]
+    parts = ["Ratio of medians vs untraced, per benchmark (a benchmark "
+             "that reports several, e.g. xml_etree, counts once: the "
+             "geometric mean of its own):", "", table(header, rows)]
+    detail = []
+    for case in cases:
+        subs = sub_benchmarks(view, case)
+        if len(subs) < 2:
+            continue
+        for name, per in subs.items():
+            base = per.get("untraced")
+            detail.append([f"{case['name']}: {name}", fmt_time(base)]
+                          + [fmt_ratio(per[m["key"]] / base)
+                             if base and per.get(m["key"]) else "—"
+                             for m in traced])
+    if detail:
+        parts += ["", "Benchmarks reporting several:", "",
+                  table(header, detail)]
+    return "\n".join(parts)
+
+
+def web_cpu_table(view, case):
+    """Where the CPU went in the served runs: per request, the server
+    process (of it, the tracer's own threads) and wrk, the machine's
+    busy share, and the spread of the runs."""
+    rows = []
+    cpus = view.meta.get("cpus") or 2
+
+    def request_side(key):
+        """Median CPU µs per request of the request-serving threads (the
+        server less its tracer's threads): under the GIL they run one at
+        a time, so its inverse bounds req/s whatever else runs."""
+        ex = [e for e in view.extras(case, key) if e.get("cpu")
+              and e.get("requests")]
+        return med([(e["cpu"]["server_s"] - e["cpu"]["tracer_threads_s"])
+                    / e["requests"] * 1e6 for e in ex])
+
+    base = request_side("untraced")
+    for mode in view.modes:
+        ex = [e for e in view.extras(case, mode["key"]) if e.get("cpu")]
+        if not ex:
+            continue
+
+        def per_request(key):
+            return med([e["cpu"][key] / e["requests"] * 1e6 for e in ex
+                        if e.get("requests")])
+
+        busy = med([(e["cpu"]["server_s"] + e["cpu"]["wrk_s"])
+                    / (e["cpu"]["wall_s"] * cpus) * 100 for e in ex
+                    if e["cpu"].get("wall_s")])
+        others = med([(e["cpu"].get("others_s", 0)
+                       + e["cpu"].get("steal_s", 0))
+                      / (e["cpu"]["wall_s"] * cpus) * 100 for e in ex
+                      if e["cpu"].get("wall_s")])
+        rates = view.samples(case, mode["key"])
+        spread = max(rates) / min(rates) if rates and min(rates) else None
+        side = request_side(mode["key"])
+        kept = 100.0 * base / side if base and side else None
+        rows.append([mode["label"], fmt(per_request("server_s"), 1),
+                     fmt(per_request("tracer_threads_s"), 1),
+                     f"{kept:.0f}%" if kept is not None else "—",
+                     fmt(per_request("wrk_s"), 1),
+                     f"{busy:.0f}%" if busy is not None else "—",
+                     f"{others:.0f}%" if others is not None else "—",
+                     f"{spread:.2f}x ({len(rates)} runs)"
+                     if spread else "—"])
+    if not rows:
+        return ""
+    return table(["mode", "server CPU µs/request", "of which tracer "
+                  "threads", "% kept by request-thread CPU/request",
+                  "wrk CPU µs/request",
+                  f"CPU busy (server+wrk, of {cpus})",
+                  "other processes + steal", "spread of req/s (max/min)"],
+                 rows)
 
 
 def scale_numbers(view, case):
@@ -393,7 +607,7 @@ def headline(view):
     if view.cases_of("classic"):
         means = classic_geomeans(view)
         rows.append(["classic programs, geomean (slowdown)"]
-                    + [cell(k, means[k][0], fmt_ratio,
+                    + [cell(k, means.get(k, (None,))[0], fmt_ratio,
                             view.cases_of("classic")) for k in keys]
                     + ["≤1.15x / ≤1.25x"])
     raw = view.cases_of("raw")
@@ -419,6 +633,25 @@ def headline(view):
                     + [cell(k, nums.get(k, {}).get("bytes_per_trace"),
                             lambda v: fmt(v, 1))
                        if k != "memray" else "—" for k in keys] + ["≤32"])
+    pyperf = view.cases_of("pyperformance")
+    if pyperf:
+        means = pyperformance_geomeans(view)
+        rows.append([f"pyperformance, geomean of {len(pyperf)} (slowdown)"]
+                    + [cell(k, means.get(k, (None,))[0], fmt_ratio, pyperf)
+                       for k in keys] + ["≤1.15x / ≤1.25x (issue 12)"])
+        rows.append(["pyperformance, worst benchmark (slowdown)"]
+                    + [cell(k, means.get(k, (None,) * 4)[3],
+                            lambda w: f"{fmt_ratio(w[0])} ({w[1]})", pyperf)
+                       for k in keys]
+                    + ["— / ≤2x (issue 12)"])
+    for wl, label in (("flask", "Flask on waitress, req/s kept"),
+                      ("httpserver200", "ThreadingHTTPServer 200 rows, "
+                       "req/s kept")):
+        for case in view.cases_of(wl):
+            rows.append([label] + [cell(k, view.kept(case, k),
+                                        lambda v: f"{v:.1f}%", [case])
+                                   for k in keys]
+                        + ["— / ≥85% (issue 12)"])
     startup = view.cases_of("startup")
     if startup:
         rows.append(["start-up, python -c pass (slowdown)"]
@@ -482,6 +715,9 @@ def render(view, chart_name=None):
                 f"the handler; load: wrk -t1 -c{ex.get('connections', '?')} "
                 f"for {ex.get('wrk_seconds', '?')} s per run on 127.0.0.1.",
                 "", throughput_table(view, case, "server"), ""]
+        cpu = web_cpu_table(view, case)
+        if cpu:
+            out += ["CPU time over the timed runs (medians):", "", cpu, ""]
     scale = scale_section(view)
     if scale:
         case = view.cases_of("scale")[0]
@@ -495,6 +731,55 @@ def render(view, chart_name=None):
                 "(RSS growth while building the objects − the untraced "
                 "process's growth) / objects. memray has no snapshot API.",
                 "", scale, ""]
+    pyperf = pyperformance_section(view)
+    if pyperf:
+        opts = view.cases_of("pyperformance")[0].get("options", {})
+        out += ["## 7. pyperformance, through pyperf", "",
+                "pyperformance's own benchmark scripts "
+                f"({', '.join(p for p in meta.get('packages', []) if p.startswith(('pyperformance', 'pyperf ')))}), "
+                "run by pyperf in fresh worker processes with `"
+                + " ".join(opts.get("pyperf_opts", [])) + "`; the pyperf "
+                "manager runs untraced, every worker in the mode (through a "
+                "`--python` launcher), and every worker's tracer is checked "
+                "at its exit. A figure is the median of a run's values "
+                "(seconds per loop), then the median over the runs.", "",
+                pyperf, ""]
+    for num, wl, text in (
+            (8, "flask", "A Flask app on waitress (8 threads), `GET /rows` "
+             "building 200 records per request"),
+            (9, "httpserver200", "The stdlib ThreadingHTTPServer of section "
+             "4 with 200 rows per response (JSON built 20 frames below the "
+             "handler)")):
+        for case in view.cases_of(wl):
+            ex = next((e for m in view.modes
+                       for e in view.extras(case, m["key"])), {})
+            out += [f"## {num}. {case['name']}", "",
+                    f"{text}; load: wrk -t1 -c{ex.get('connections', '?')}, "
+                    f"keep-alive, a {ex.get('warmup_seconds', '?')} s warm-up "
+                    f"then {ex.get('wrk_seconds', '?')} s timed per run, on "
+                    "127.0.0.1.", "",
+                    throughput_table(view, case, wl, source="issue 12"), "",
+                    "CPU time over the timed runs (medians; the server "
+                    "process's CPU includes its tracer's threads). On a "
+                    "busy machine req/s follows the CPU share the server "
+                    "gets; the CPU per request of its request threads "
+                    "(server less tracer threads, serialised by the GIL) "
+                    "does not, so '% kept by CPU/request' is the steadier "
+                    "figure there:", "",
+                    web_cpu_table(view, case), ""]
+    ftscale = ftscale_section(view)
+    if ftscale:
+        out += ["## 10. Thread scaling: a pure-Python allocation loop "
+                "(issue 8)", "",
+                "Each thread runs its own allocation loop (dicts, lists, "
+                "str, tuples; 64 live rows) 30 frames deep for a fixed time "
+                "(bench/overhead/wl_ftscale.py); the figure is iterations "
+                "per second over all threads. It is meant for free-threaded "
+                "builds (3.13t), where the threads allocate in parallel; on "
+                "a GIL build the threads take turns. Targets (3.13t, this "
+                "2-core machine): fasttracemalloc@25 keeps >= 70% of "
+                "untraced at N=2, and its 2/1 scaling is >= 90% of "
+                "untraced's.", "", ftscale, ""]
     for case in view.cases_of("startup"):
         tool = view.meta.get("startup_tool", "")
         out += [f"## 6. Start-up: {case['name']} ({tool})", "",
@@ -546,6 +831,17 @@ def chart(view, path):
                 targets[len(groups)] = {"ftm@1": 1 / 0.90, "ftm@25": 1 / 0.85}
             groups.append((label, {m["key"]: view.slowdown(case, m["key"])
                                    for m in view.modes}))
+    if view.cases_of("pyperformance"):
+        means = pyperformance_geomeans(view)
+        targets[len(groups)] = {"ftm@1": 1.15, "ftm@25": 1.25}
+        groups.append(("pyperformance\n(geomean)",
+                       {k: v[0] for k, v in means.items()}))
+    for wl, label in (("flask", "Flask/waitress\nreq/s"),
+                      ("httpserver200", "HTTP server\n200 rows req/s")):
+        for case in view.cases_of(wl):
+            targets[len(groups)] = {"ftm@25": 1 / 0.85}
+            groups.append((label, {m["key"]: view.slowdown(case, m["key"])
+                                   for m in view.modes}))
     scale = view.cases_of("scale")
     if scale:
         nums = scale_numbers(view, scale[0])
@@ -588,7 +884,8 @@ def chart(view, path):
     ax.set_xticklabels([g[0] for g in groups], fontsize=8)
     ax.set_ylabel("slowdown vs untraced (log scale; lower is better)\n"
                   "snapshot+statistics: seconds relative to builtin nframe=1"
-                  "\ndashed: fasttracemalloc's target (issue 4)", fontsize=9)
+                  "\ndashed: fasttracemalloc's target (issues 4, 12)",
+                  fontsize=9)
     quick = " (--quick: smoke-test sizes)" if view.meta.get(
         "size") == "quick" else ""
     ax.set_title(f"tracing overhead, {view.meta['date']}, "

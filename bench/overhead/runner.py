@@ -3,15 +3,20 @@
 Owns: the suite's sizes (--quick / full), the list of cases (one per
 workload configuration), running each (case, mode) in a fresh process with
 modes interleaved A B C .. A B C .. within a case so machine drift hits all
-alike, the wrk load for the server case, the start-up timing, one progress
-line per step, and the raw results file (JSON) that report.py renders.
+alike, the wrk load of the served workloads (server, flask, httpserver200)
+with the CPU time of the server's threads and of wrk, the pyperformance
+benchmarks (one pyperf run per case and mode, through pyperf_suite), the
+start-up timing, one progress line per step, and the raw results file
+(JSON) that report.py renders.
 Nothing here asserts a timing: a failed or mis-configured run is recorded
 as an error next to its mode and shown in the table.
 
 Run by bench/run_overhead.sh with the interpreter under test (a venv that
-has fasttracemalloc, memray and matplotlib installed):
+has fasttracemalloc, memray, matplotlib, pyperformance, flask and waitress
+installed):
 
     python bench/overhead/runner.py [--quick] [--out DIR] [--only churn,raw]
+                                    [--benchmarks chaos,go]
 
 Single-threaded except for the pipe reader of a running server.
 """
@@ -35,6 +40,7 @@ import time
 import urllib.request
 
 import modes as modes_mod
+import pyperf_suite
 import report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -45,22 +51,49 @@ SIZES = {
                   raw_threads=4, raw_seconds=0.25, server_runs=1,
                   server_seconds=2, wrk_connections=8, scale_runs=1,
                   scale_objects=100000, startup_runs=2, startup_per_round=3,
-                  timeout=120),
+                  timeout=120,
+                  # issue 12: pyperformance through pyperf, web servers
+                  pyperf_runs=1, pyperf_timeout=120,
+                  pyperf_benchmarks=("richards", "json_loads",
+                                     "pickle_pure_python"),
+                  pyperf_opts=("--processes", "1", "--values", "1",
+                               "--warmups", "0", "--loops", "1"),
+                  web_runs=1, web_seconds=1, web_warmup_seconds=0,
+                  web_connections=16,
+                  # issue 8: thread scaling (meant for 3.13t)
+                  ftscale_threads=(1, 2), ftscale_seconds=0.5,
+                  ftscale_runs=1),
     "full": dict(runs=5, churn_iters=200000, classic_scale=1.0,
                  raw_threads=4, raw_seconds=2.0, server_runs=3,
                  server_seconds=10, wrk_connections=8, scale_runs=3,
                  scale_objects=1000000, startup_runs=5, startup_per_round=6,
-                 timeout=300),
+                 timeout=300,
+                 # One pyperf run per benchmark and mode (builtin@25 is
+                 # 30-150x slower per loop: with these options it alone
+                 # takes ~13 of the ~18 min the 20 benchmarks take here).
+                 pyperf_runs=1, pyperf_timeout=1200,
+                 pyperf_benchmarks=pyperf_suite.ISSUE12,
+                 pyperf_opts=("--processes", "1", "--values", "3",
+                              "--warmups", "1"),
+                 web_runs=5, web_seconds=5, web_warmup_seconds=1,
+                 web_connections=16,
+                 # N = 1, 2 on 2 cores; 4 and 8 oversubscribed, for the
+                 # record (issue 8's "Measure").
+                 ftscale_threads=(1, 2, 4, 8), ftscale_seconds=3.0,
+                 ftscale_runs=3),
 }
 
-WORKLOADS = ("churn", "classic", "raw", "server", "scale", "startup")
+WORKLOADS = ("churn", "classic", "raw", "server", "scale", "startup",
+             "pyperformance", "flask", "httpserver200", "ftscale")
+# Workloads served over HTTP and loaded by wrk.
+SERVED = ("server", "flask", "httpserver200")
 
 
 class Case:
     """One workload configuration, measured in every mode."""
 
     def __init__(self, workload, name, metric, unit, runs, args=None,
-                 kinds=None, higher_is_better=False):
+                 kinds=None, higher_is_better=False, options=None):
         self.workload = workload
         self.name = name
         self.metric = metric          # key read from the BENCH_RESULT line
@@ -69,6 +102,7 @@ class Case:
         self.args = args              # mode -> [script, arg...]
         self.kinds = kinds            # mode kinds that apply (None = all)
         self.higher_is_better = higher_is_better
+        self.options = options or {}  # workload-specific (wrk load, ...)
         self.results = {}             # mode key -> {samples, errors, extras}
 
     def applies(self, mode):
@@ -82,7 +116,7 @@ class Case:
         return {"workload": self.workload, "name": self.name,
                 "metric": self.metric, "unit": self.unit,
                 "higher_is_better": self.higher_is_better,
-                "results": self.results}
+                "options": self.options, "results": self.results}
 
 
 def script(name):
@@ -119,7 +153,11 @@ def build_cases(size, only):
         cases.append(Case(
             "server", "threaded HTTP server (wrk, loopback)", "rate",
             "req/s", size["server_runs"], higher_is_better=True,
-            args=lambda m: [script("wl_server.py"), "depth=20"]))
+            args=lambda m: [script("wl_server.py"), "depth=20"],
+            options=dict(path="/items", key="items",
+                         connections=size["wrk_connections"],
+                         seconds=size["server_seconds"],
+                         warmup_seconds=0)))
     if "scale" in only:
         engine = {"none": "none", "builtin": "builtin", "ftm": "ftm"}
         cases.append(Case(
@@ -128,6 +166,39 @@ def build_cases(size, only):
             size["scale_runs"], kinds=("none", "builtin", "ftm"),
             args=lambda m: [script("wl_scale.py"), f"engine={engine[m.kind]}",
                             f"objects={size['scale_objects']}"]))
+    web = dict(connections=size["web_connections"],
+               seconds=size["web_seconds"],
+               warmup_seconds=size["web_warmup_seconds"])
+    if "flask" in only:
+        cases.append(Case(
+            "flask", "Flask on waitress, 8 threads, 200 rows (wrk, "
+            "loopback)", "rate", "req/s", size["web_runs"],
+            higher_is_better=True,
+            args=lambda m: [script("wl_flask.py"), "rows=200", "threads=8"],
+            options=dict(web, path="/rows", key="rows")))
+    if "httpserver200" in only:
+        cases.append(Case(
+            "httpserver200", "ThreadingHTTPServer, 200 rows (wrk, "
+            "loopback)", "rate", "req/s", size["web_runs"],
+            higher_is_better=True,
+            args=lambda m: [script("wl_server.py"), "depth=20", "rows=200"],
+            options=dict(web, path="/items", key="items")))
+    if "pyperformance" in only:
+        for name in size["pyperf_benchmarks"]:
+            cases.append(Case(
+                "pyperformance", name, "seconds", "s", size["pyperf_runs"],
+                options=dict(benchmark=name,
+                             pyperf_opts=list(size["pyperf_opts"]))))
+    if "ftscale" in only:
+        for threads in size["ftscale_threads"]:
+            cases.append(Case(
+                "ftscale", f"allocation loop, {threads} thread"
+                f"{'s' * (threads > 1)}, 30-deep", "rate", "iter/s",
+                size["ftscale_runs"], higher_is_better=True,
+                options=dict(threads=threads),
+                args=lambda m, t=threads: [
+                    script("wl_ftscale.py"), f"threads={t}", "depth=30",
+                    f"seconds={size['ftscale_seconds']}"]))
     if "startup" in only:
         cases.append(Case("startup", "python -c pass", "seconds", "ms",
                           size["startup_runs"],
@@ -140,6 +211,122 @@ def parse_result(stdout):
         if line.startswith("BENCH_RESULT "):
             return json.loads(line[len("BENCH_RESULT "):])
     return None
+
+
+def parse_wrk(stdout):
+    """wrk's summary -> {rate, requests, socket_errors, non_2xx} (only the
+    fields it printed)."""
+    out = {}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", stdout)
+    if m:
+        out["rate"] = float(m.group(1))
+    m = re.search(r"(\d+) requests in", stdout)
+    if m:
+        out["requests"] = int(m.group(1))
+    m = re.search(r"Socket errors: (.*)", stdout)
+    if m:
+        out["socket_errors"] = m.group(1).strip()
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", stdout)
+    if m:
+        out["non_2xx"] = int(m.group(1))
+    return out
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def stat_cpu_seconds(text):
+    """utime + stime, in seconds, of a /proc/.../stat line (the command
+    name in parentheses may itself contain spaces and parentheses)."""
+    fields = text[text.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _read_stat(path):
+    try:
+        with open(path) as f:
+            return stat_cpu_seconds(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def task_cpu(pid):
+    """{thread id: CPU seconds} of the live threads of a process."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        value = _read_stat(f"/proc/{pid}/task/{tid}/stat")
+        if value is not None:
+            out[int(tid)] = value
+    return out
+
+
+def process_cpu(pid):
+    """CPU seconds of a whole process, its exited threads included."""
+    return _read_stat(f"/proc/{pid}/stat") or 0.0
+
+
+def children_cpu():
+    """CPU seconds of this process's reaped children (wrk, here)."""
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def machine_cpu():
+    """(busy, steal) CPU seconds of the whole machine so far (/proc/stat:
+    user+nice+system+irq+softirq; steal = time the hypervisor ran
+    something else while this VM wanted the CPU)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return ((user + nice + system + irq + softirq) / CLOCK_TICKS,
+            steal / CLOCK_TICKS)
+
+
+def cpu_split(before, after, tracer_tids):
+    """Where the CPU went during the timed load: the server process in
+    total, the part of it spent in the tracer's own threads (those that
+    were not Python threads when the server started listening:
+    fasttracemalloc's merger, memray's), wrk, every other process on the
+    machine, and the hypervisor's steal; with the wall time."""
+    (tasks0, proc0, kids0, t0, mach0), (tasks1, proc1, kids1, t1, mach1) = \
+        before, after
+    tracer = [tid for tid in tracer_tids if tid in tasks0]
+    tracer_s = sum(tasks1.get(tid, tasks0[tid]) - tasks0[tid]
+                   for tid in tracer)
+    server, wrk = proc1 - proc0, kids1 - kids0
+    return {"server_s": round(server, 3),
+            "tracer_threads_s": round(tracer_s, 3),
+            "tracer_threads": len(tracer),
+            "wrk_s": round(wrk, 3),
+            "others_s": round(max(0.0, mach1[0] - mach0[0] - server - wrk),
+                              3),
+            "steal_s": round(mach1[1] - mach0[1], 3),
+            "wall_s": round(t1 - t0, 3)}
+
+
+def parse_cpus(text):
+    """taskset-style CPU list ("0", "0,1", "0-1") -> set of ints."""
+    cpus = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def fmt_seconds(value):
+    if value >= 1:
+        return f"{value:.3f} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.2f} ms"
+    return f"{value * 1e6:.1f} us"
 
 
 def exit_text(returncode):
@@ -167,6 +354,9 @@ class Suite:
         self.step = 0
         self.total_steps = 0
         self.wrk = shutil.which("wrk")
+        # CPU lists (taskset syntax) for the served workloads' server
+        # process, wrk, and the server's non-Python threads; empty: none.
+        self.placement = {}
         self.hyperfine = shutil.which("hyperfine")
 
     # -- progress -------------------------------------------------------
@@ -214,13 +404,20 @@ class Suite:
             return None, "invalid run: " + bad
         return result, None
 
-    # -- the server under wrk ---------------------------------------------
+    # -- a server under wrk -------------------------------------------------
     def run_server(self, case, mode):
+        """One server process in this mode: start it, check its answer, an
+        optional wrk warm-up, then the timed wrk run, with the CPU time of
+        the server's threads and of wrk over the timed run."""
         if not self.wrk:
             return None, "wrk not installed"
+        opts = case.options
         self.serial += 1
         argv, env = mode.command(self.python, case.args(mode), self.tmpdir,
                                  self.serial)
+        pin = self.placement
+        if pin.get("server"):
+            argv = ["taskset", "-c", pin["server"], *argv]
         proc = subprocess.Popen(argv, env=env, cwd=HERE, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True)
@@ -237,9 +434,9 @@ class Suite:
                          daemon=True).start()
         out_lines = []
         try:
-            port = None
+            port, py_threads, tracer_tids = None, None, set()
             deadline = time.monotonic() + 60
-            while port is None and time.monotonic() < deadline:
+            while py_threads is None and time.monotonic() < deadline:
                 try:
                     line = lines.get(timeout=0.5)
                 except queue.Empty:
@@ -250,36 +447,52 @@ class Suite:
                 m = re.match(r"PORT (\d+)", line)
                 if m:
                     port = int(m.group(1))
-            if port is None:
+                m = re.match(r"THREADS ([\d,]*)", line)
+                if m:
+                    py_threads = {int(t) for t in m.group(1).split(",") if t}
+                    # No request has been made yet: every other thread now
+                    # is the tracer's own.
+                    tracer_tids = set(task_cpu(proc.pid)) - py_threads
+            if port is None or py_threads is None:
                 return None, ("server did not start: "
                               + last_line("".join(err_lines)))
-            url = f"http://127.0.0.1:{port}/items"
+            url = f"http://127.0.0.1:{port}{opts['path']}"
             for _ in range(20):  # warm-up, and a check of the answer
                 with urllib.request.urlopen(url, timeout=30) as resp:
                     doc = json.loads(resp.read())
-                    if resp.status != 200 or "items" not in doc:
+                    if resp.status != 200 or opts["key"] not in doc:
                         return None, f"bad response {resp.status}"
-            seconds = self.size["server_seconds"]
-            conns = self.size["wrk_connections"]
-            wrk = subprocess.run(
-                [self.wrk, "-t1", f"-c{conns}", f"-d{seconds}s",
-                 "--timeout", "10s", url],
-                capture_output=True, text=True, timeout=seconds + 120)
-            m = re.search(r"Requests/sec:\s+([\d.]+)", wrk.stdout)
-            if wrk.returncode != 0 or not m:
-                return None, "wrk failed: " + last_line(wrk.stderr
-                                                         or wrk.stdout)
-            extra = {"rate": float(m.group(1)), "wrk_seconds": seconds,
-                     "connections": conns}
-            m = re.search(r"(\d+) requests in", wrk.stdout)
-            if m:
-                extra["requests"] = int(m.group(1))
-            m = re.search(r"Socket errors: (.*)", wrk.stdout)
-            if m:
-                extra["socket_errors"] = m.group(1).strip()
-            m = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk.stdout)
-            if m:
-                extra["non_2xx"] = int(m.group(1))
+            if pin.get("tracer"):
+                for tid in tracer_tids:
+                    os.sched_setaffinity(tid, parse_cpus(pin["tracer"]))
+            conns = opts["connections"]
+            wrk = [self.wrk, "-t1", f"-c{conns}", "--timeout", "10s", url]
+            if pin.get("wrk"):
+                wrk = ["taskset", "-c", pin["wrk"], *wrk]
+            if opts.get("warmup_seconds"):
+                warm = subprocess.run(
+                    wrk[:-1] + [f"-d{opts['warmup_seconds']}s", url],
+                    capture_output=True, text=True, timeout=300)
+                if warm.returncode != 0:
+                    return None, "wrk warm-up failed: " + last_line(
+                        warm.stderr or warm.stdout)
+            seconds = opts["seconds"]
+            before = task_cpu(proc.pid), process_cpu(proc.pid), \
+                children_cpu(), time.perf_counter(), machine_cpu()
+            run = subprocess.run(wrk[:-1] + [f"-d{seconds}s", url],
+                                 capture_output=True, text=True,
+                                 timeout=seconds + 120)
+            after = task_cpu(proc.pid), process_cpu(proc.pid), \
+                children_cpu(), time.perf_counter(), machine_cpu()
+            extra = parse_wrk(run.stdout)
+            if run.returncode != 0 or "rate" not in extra:
+                return None, "wrk failed: " + last_line(run.stderr
+                                                        or run.stdout)
+            extra.update(wrk_seconds=seconds, connections=conns,
+                         warmup_seconds=opts.get("warmup_seconds", 0))
+            extra["cpu"] = cpu_split(before, after, tracer_tids)
+            if pin:
+                extra["placement"] = dict(pin)
         except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
             return None, f"load failed: {exc!r}"[:300]
         finally:
@@ -307,6 +520,51 @@ class Suite:
         if extra.get("socket_errors") or extra.get("non_2xx"):
             extra["warning"] = "errors under load"
         return extra, None
+
+    # -- pyperformance through pyperf ---------------------------------------
+    def run_pyperf(self, case, mode):
+        """One pyperf run of a pyperformance benchmark (its manager
+        untraced, every worker in the mode, each worker's tracer checked)."""
+        opts = case.options
+        try:
+            script_path, extra_opts = pyperf_suite.locate(opts["benchmark"])
+        except LookupError as exc:
+            return None, str(exc)
+        self.serial += 1
+        workdir = tempfile.mkdtemp(prefix=f"pyperf-{self.serial}-",
+                                   dir=self.tmpdir)
+        try:
+            launcher, probe_out = pyperf_suite.write_launcher(
+                mode, self.python, workdir, self.tmpdir, self.serial)
+            output = os.path.join(workdir, "result.json")
+            argv = pyperf_suite.command(self.python, script_path, extra_opts,
+                                        launcher, opts["pyperf_opts"],
+                                        output)
+            timeout = self.size["pyperf_timeout"]
+            try:
+                proc = subprocess.run(argv, env=modes_mod.child_env(),
+                                      cwd=workdir, text=True,
+                                      capture_output=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return None, f"timeout after {timeout} s"
+            if proc.returncode != 0 or not os.path.exists(output):
+                return None, (f"pyperf {exit_text(proc.returncode)}: "
+                              + pyperf_suite.failure_text(
+                                  proc.stderr or proc.stdout))
+            with open(output) as f:
+                values, workers = pyperf_suite.parse_suite(json.load(f))
+            reports = pyperf_suite.read_worker_reports(probe_out)
+            bad = pyperf_suite.check_workers(mode, reports, workers)
+            if bad:
+                return None, "invalid run: " + bad
+            sample, medians = pyperf_suite.summarize(values)
+            return {"seconds": sample, "benchmarks": medians,
+                    "values": sum(len(v) for v in values.values()),
+                    "workers": workers,
+                    "tracer": reports[0]["tracer"]}, None
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+            self.cleanup_tmp()
 
     # -- start-up: python -c pass ------------------------------------------
     def run_startup(self, case, mode):
@@ -354,8 +612,10 @@ class Suite:
                     slot = case.slot(mode)
                     t0 = time.perf_counter()
                     try:
-                        if case.workload == "server":
+                        if case.workload in SERVED:
                             result, error = self.run_server(case, mode)
+                        elif case.workload == "pyperformance":
+                            result, error = self.run_pyperf(case, mode)
                         elif case.workload == "startup":
                             result, error = self.run_startup(case, mode)
                         else:
@@ -381,7 +641,7 @@ class Suite:
                         slot["samples"].append(value)
                         shown = (f"{value:,.0f} {case.unit}"
                                  if case.higher_is_better
-                                 else f"{value:.3f} s")
+                                 else fmt_seconds(value))
                     slot["extras"].append(result)
                     self.progress(case, mode, round_no,
                                   f"{shown}  (process {wall:.1f} s)")
@@ -411,7 +671,8 @@ def machine_info(python):
     info["python"] = proc.stdout.strip()
     proc = subprocess.run(
         [python, "-c", "import sys, importlib.metadata as m\n"
-         "for name in ('fasttracemalloc', 'memray'):\n"
+         "for name in ('fasttracemalloc', 'memray', 'pyperformance',\n"
+         "             'pyperf', 'flask', 'waitress'):\n"
          "    try: print(name, m.version(name))\n"
          "    except Exception: print(name, 'not installed')"],
         capture_output=True, text=True)
@@ -437,6 +698,13 @@ def main(argv=None):
                         help="comma-separated subset of " + ",".join(WORKLOADS))
     parser.add_argument("--runs", type=int, default=0,
                         help="override the number of runs per case")
+    parser.add_argument("--modes", default="",
+                        help="only these modes (comma-separated keys, e.g. "
+                        "untraced,ftm@25; default: all)")
+    parser.add_argument("--benchmarks", default="",
+                        help="pyperformance benchmarks to run (comma-"
+                        "separated; default: 3 with --quick, else issue "
+                        "12's 20)")
     args = parser.parse_args(argv)
     only = [w.strip() for w in args.only.split(",") if w.strip()]
     unknown = set(only) - set(WORKLOADS)
@@ -445,8 +713,12 @@ def main(argv=None):
     size_name = "quick" if args.quick else "full"
     size = dict(SIZES[size_name])
     if args.runs:
-        for key in ("runs", "server_runs", "scale_runs", "startup_runs"):
+        for key in ("runs", "server_runs", "scale_runs", "startup_runs",
+                    "pyperf_runs", "web_runs"):
             size[key] = args.runs
+    if args.benchmarks:
+        size["pyperf_benchmarks"] = tuple(
+            b.strip() for b in args.benchmarks.split(",") if b.strip())
 
     started = time.perf_counter()
     print(f"== overhead suite ({size_name}) with {args.python}", flush=True)
@@ -455,7 +727,16 @@ def main(argv=None):
     info["command"] = os.environ.get(
         "FTM_BENCH_COMMAND", "python " + " ".join(sys.argv))
     info["sizes"] = size
-    modes = modes_mod.detect(modes_mod.all_modes(), args.python)
+    chosen = modes_mod.all_modes()
+    if args.modes:
+        keys = [k.strip() for k in args.modes.split(",") if k.strip()]
+        unknown = set(keys) - {m.key for m in chosen}
+        if unknown or "untraced" not in keys:
+            parser.error("--modes: keys among "
+                         + ",".join(m.key for m in chosen)
+                         + ", untraced included (the ratios' base)")
+        chosen = [m for m in chosen if m.key in keys]
+    modes = modes_mod.detect(chosen, args.python)
     for mode in modes:
         state = "ok" if mode.available else mode.why
         print(f"   mode {mode.key:<11} {state}"
@@ -464,8 +745,12 @@ def main(argv=None):
     cases = build_cases(size, only)
     with tempfile.TemporaryDirectory(prefix="ftm-bench-") as tmpdir:
         suite = Suite(args.python, size, modes, cases, tmpdir)
-        if "server" in only and not suite.wrk:
-            print("   wrk not found: the server workload will show errors",
+        if set(only) & set(SERVED) and not suite.wrk:
+            print("   wrk not found: the served workloads will show errors",
+                  flush=True)
+        if "pyperformance" in only:
+            print(f"   pyperformance {pyperf_suite.installed_version()}, "
+                  f"benchmarks: {', '.join(size['pyperf_benchmarks'])}",
                   flush=True)
         suite.run()
     info["elapsed_seconds"] = round(time.perf_counter() - started, 1)

@@ -1,14 +1,16 @@
 """Workload 4 (server side): a threaded JSON HTTP server on loopback.
 
 Owns: an http.server.ThreadingHTTPServer bound to 127.0.0.1 on a free port
-that answers every GET with a JSON document built per request through a
-20-deep Python call stack (20 frames below the handler's do_GET).  It prints ``PORT <n>`` on stdout once listening,
+that answers every GET with a JSON document of ``rows`` items (24 by
+default; the httpserver200 case asks for 200) built per request through a
+20-deep Python call stack (20 frames below the handler's do_GET).  It prints
+``PORT <n>`` and its threads (benchlib.serving) on stdout once listening,
 serves until SIGTERM/SIGINT, then exits cleanly (so a tracer wrapping the
 process, e.g. memray, can finish its output).  The load generator (wrk) and
 the timing live in the runner; this process only serves.  Never binds to
 anything but loopback.
 
-    python wl_server.py depth=20
+    python wl_server.py depth=20 [rows=24]
 """
 
 import itertools
@@ -20,11 +22,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import benchlib
 
 DEPTH = 20
+ROWS = 24
 
 
 def build_document(path, counter):
     items = []
-    for k in range(24):
+    for k in range(ROWS):
         items.append({"id": counter * 100 + k, "name": f"item-{k}",
                       "price": round(0.5 + k * 1.25, 2),
                       "tags": [f"t{k % 5}", f"g{k % 3}"],
@@ -64,14 +67,13 @@ def stop(signum, frame):
 
 
 def main():
-    global DEPTH
-    args = benchlib.parse_args(sys.argv[1:], depth=20)
-    DEPTH = args["depth"]
+    global DEPTH, ROWS
+    args = benchlib.parse_args(sys.argv[1:], depth=20, rows=24)
+    DEPTH, ROWS = args["depth"], args["rows"]
     signal.signal(signal.SIGTERM, stop)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    sys.stdout.write(f"PORT {server.server_address[1]}\n")
-    sys.stdout.flush()
+    benchlib.serving(server.server_address[1])
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
