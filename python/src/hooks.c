@@ -58,6 +58,17 @@
  * fork() the child's only thread keeps its own (consistent) state: fork is
  * never called from inside a wrapper, so `busy` is 0 there.
  *
+ * Sampled mode (sampled.h; while ftmpy_sample_mean != 0).  The outer
+ * wrapper still sets `busy` around the real call (a pymalloc request
+ * handed to PyMem_RawMalloc is one allocation, sampled once), then asks
+ * the thread's sampler whether the block is sampled BEFORE any capture: an
+ * unsampled allocation costs a compare and a subtraction.  A sampled one
+ * enters the sampled-address set and is recorded with its scaled size.  A
+ * free is recorded only if its address leaves the set; a retrace only if
+ * the block is in it; a realloc is a free plus a sampled-on-its-own
+ * allocation (realloc_sampled).  Why a set in the extension rather than
+ * an engine event per free: see sampled.h and README ("Sampled mode").
+ *
  * Free-list objects (3.13+).  CPython hands out list, dict, float, tuple,
  * ... objects from free lists without calling the allocator; the builtin
  * re-stamps such an object with the traceback of its creation through
@@ -132,6 +143,7 @@
 #include "filenames.h"
 #include "frames.h"
 #include "hooks.h"
+#include "sampled.h"
 
 enum { H_RAW = 0, H_MEM = 1, H_OBJ = 2, H_COUNT = 3 };
 
@@ -197,6 +209,7 @@ typedef struct tcache {
     uint64_t stamp;
     ftm_frame *slot_frames; /* SLOTS * cap_stored frames, or NULL */
     tb_slot slots[SLOTS];
+    ftmpy_sampler sampler; /* sampled mode (sampled.h) */
 } tcache;
 
 /* One pointer of TLS (small enough for the loader's static TLS surplus,
@@ -512,6 +525,44 @@ static inline int tracing(void)
     return atomic_load_explicit(&g_tracing, memory_order_relaxed);
 }
 
+/* Sampled mode (sampled.h): the session's period P, 0 in exact mode. */
+static inline uint64_t sample_mean(void)
+{
+    return atomic_load_explicit(&ftmpy_sample_mean, memory_order_relaxed);
+}
+
+/* Sampled mode: p (just allocated, `size` bytes) was sampled.  It enters
+ * the set first, so its free (which the program orders after this) finds
+ * it; then it is recorded with its scaled size.  If the set cannot take
+ * it, it is not traced at all (counted in the set's add_oom). */
+static inline void record_sampled(tcache *t, int raw, void *p, size_t size,
+                                  uint64_t mean)
+{
+    if (ftmpy_sampled_add((uintptr_t)p) == 0) {
+        record_alloc(t, raw, p, ftmpy_sample_scale(size, mean));
+    }
+}
+
+/* Any mode: p was just allocated.  In sampled mode the decision comes
+ * before the capture: an unsampled allocation costs a counter update. */
+static inline void note_alloc(tcache *t, int raw, void *p, size_t size)
+{
+    uint64_t mean = sample_mean();
+    if (mean == 0) {
+        record_alloc(t, raw, p, size);
+    } else if (ftmpy_sampler_take(&t->sampler, size)) {
+        record_sampled(t, raw, p, size, mean);
+    }
+}
+
+/* Any mode: whether a free of p must be recorded.  Sampled mode: only if p
+ * is a live sampled block (and it leaves the set); an unsampled free
+ * reads one cache line of the set and costs the engine nothing. */
+static inline int must_record_free(void *p)
+{
+    return sample_mean() == 0 || ftmpy_sampled_take((uintptr_t)p);
+}
+
 static inline void *do_alloc(hook *h, int raw, int zero, size_t nelem,
                              size_t elsize)
 {
@@ -531,7 +582,7 @@ static inline void *do_alloc(hook *h, int raw, int zero, size_t nelem,
     p = zero ? h->orig.calloc(h->orig.ctx, nelem, elsize)
              : h->orig.malloc(h->orig.ctx, nelem);
     if (p != NULL) {
-        record_alloc(t, raw, p, zero ? nelem * elsize : nelem);
+        note_alloc(t, raw, p, zero ? nelem * elsize : nelem);
     }
     t->busy = 0;
     return p;
@@ -548,9 +599,13 @@ static inline void do_free(hook *h, void *p)
     if (tracing()) {
         tcache *t = tls_get();
         if (t == NULL) {
-            ftm_record_free(0, (uintptr_t)p);
+            if (must_record_free(p)) {
+                ftm_record_free(0, (uintptr_t)p);
+            }
         } else if (!t->busy) {
-            ftm_record_free(0, (uintptr_t)p);
+            if (must_record_free(p)) {
+                ftm_record_free(0, (uintptr_t)p);
+            }
             t->busy = 1;
             h->orig.free(h->orig.ctx, p);
             t->busy = 0;
@@ -558,6 +613,48 @@ static inline void do_free(hook *h, void *p)
         }
     }
     h->orig.free(h->orig.ctx, p);
+}
+
+/* Sampled mode, p != NULL, busy set.  A realloc is a free of the old
+ * block and an allocation of `size` bytes, sampled on its own: the block
+ * that results is traced with probability q(size), like any other.
+ *   old sampled, new sampled: the engine's realloc begin/end (in place or
+ *     moved), the new address enters the set;
+ *   old sampled only: the old trace is removed before the call (if the
+ *     realloc then fails, the surviving old block is untraced: a loss that
+ *     needs a failed realloc);
+ *   new sampled only: recorded as an allocation after the call. */
+static void *realloc_sampled(tcache *t, hook *h, int raw, void *p, size_t size,
+                             uint64_t mean)
+{
+    int old_s = ftmpy_sampled_take((uintptr_t)p);
+    int new_s = ftmpy_sampler_take(&t->sampler, size);
+    void *np;
+    if (old_s && new_s) {
+        ftm_realloc_ticket tk = ftm_record_realloc_begin(0, (uintptr_t)p);
+        np = h->orig.realloc(h->orig.ctx, p, size);
+        void *live = np != NULL ? np : p; /* the block we now own */
+        int in_set = ftmpy_sampled_add((uintptr_t)live) == 0;
+        int gate = ftmpy_codeset_enter();
+        ftm_record_realloc_end(tk, 0, (uintptr_t)p, (uintptr_t)np,
+                               ftmpy_sample_scale(size, mean),
+                               np != NULL ? capture(t, raw, gate) : NULL);
+        ftmpy_codeset_leave(gate);
+        if (!in_set) {
+            /* not in the set: its free would never be recorded */
+            ftm_record_free(0, (uintptr_t)live);
+        }
+        return np;
+    }
+    if (old_s) {
+        ftm_record_free(0, (uintptr_t)p);
+        return h->orig.realloc(h->orig.ctx, p, size);
+    }
+    np = h->orig.realloc(h->orig.ctx, p, size);
+    if (np != NULL && new_s) {
+        record_sampled(t, raw, np, size, mean);
+    }
+    return np;
 }
 
 static inline void *do_realloc(hook *h, int raw, void *p, size_t size)
@@ -569,7 +666,7 @@ static inline void *do_realloc(hook *h, int raw, void *p, size_t size)
     if (t == NULL) {
         /* no state: the old trace goes, the new block is not traced */
         count_lost_capture();
-        if (p != NULL) {
+        if (p != NULL && must_record_free(p)) {
             ftm_record_free(0, (uintptr_t)p);
         }
         return h->orig.realloc(h->orig.ctx, p, size);
@@ -579,16 +676,19 @@ static inline void *do_realloc(hook *h, int raw, void *p, size_t size)
     }
     void *np;
     t->busy = 1;
+    uint64_t mean = sample_mean();
     if (t->suppress) {
-        if (p != NULL) {
+        if (p != NULL && must_record_free(p)) {
             ftm_record_free(0, (uintptr_t)p);
         }
         np = h->orig.realloc(h->orig.ctx, p, size);
     } else if (p == NULL) {
         np = h->orig.realloc(h->orig.ctx, p, size);
         if (np != NULL) {
-            record_alloc(t, raw, np, size);
+            note_alloc(t, raw, np, size);
         }
+    } else if (mean != 0) {
+        np = realloc_sampled(t, h, raw, p, size, mean);
     } else {
         ftm_realloc_ticket tk = ftm_record_realloc_begin(0, (uintptr_t)p);
         np = h->orig.realloc(h->orig.ctx, p, size);
@@ -665,11 +765,15 @@ static int on_ref_event(PyObject *op, PyRefTracerEvent event, void *data)
         } else if (!t->busy && !t->suppress) {
             uintptr_t block =
                 (uintptr_t)op - (uintptr_t)ftmpy_object_preheader(Py_TYPE(op));
-            t->busy = 1;
-            int gate = ftmpy_codeset_enter();
-            ftm_record_retrace(0, block, capture(t, 0, gate));
-            ftmpy_codeset_leave(gate);
-            t->busy = 0;
+            /* sampled mode: only a sampled block has a trace to re-stamp;
+             * the set says which, without an engine event */
+            if (sample_mean() == 0 || ftmpy_sampled_has(block)) {
+                t->busy = 1;
+                int gate = ftmpy_codeset_enter();
+                ftm_record_retrace(0, block, capture(t, 0, gate));
+                ftmpy_codeset_leave(gate);
+                t->busy = 0;
+            }
         }
     }
     int rc = 0;

@@ -7,8 +7,11 @@
  * _tracemalloc: start(nframe=1, /), stop(), is_tracing(), clear_traces(),
  * get_traceback_limit(), get_traced_memory(), reset_peak(),
  * get_tracemalloc_memory(), _get_traces(), _get_object_traceback(obj);
- * plus _stats() (engine and module counters, for tests and diagnostics)
- * and _suspend()/_resume() (the package's per-thread "do not trace" scope).
+ * plus _stats() (engine and module counters, for tests and diagnostics),
+ * _suspend()/_resume() (the package's per-thread "do not trace" scope) and
+ * _start_sampled()/_get_sampling() (sampled mode, sampled.h: the package's
+ * start_sampled() validates the arguments; a sampled session is an
+ * ordinary session whose traces carry scaled sizes).
  *
  * Differences from the builtin, on purpose:
  *   - _get_object_traceback() also subtracts the managed-dict pre-header
@@ -60,6 +63,7 @@
 #include "frames.h"
 #include "hooks.h"
 #include "resolve.h"
+#include "sampled.h"
 
 #define MAX_NFRAME 65535
 
@@ -179,6 +183,8 @@ PyDoc_STRVAR(start_doc,
              "Start tracing Python memory allocations, storing at most\n"
              "nframe frames per traceback.");
 
+static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed);
+
 static PyObject *m_start(PyObject *Py_UNUSED(mod), PyObject *const *args,
                          Py_ssize_t nargs)
 {
@@ -198,10 +204,21 @@ static PyObject *m_start(PyObject *Py_UNUSED(mod), PyObject *const *args,
                      (unsigned long)MAX_NFRAME);
         return NULL;
     }
+    return start_session(n, 0, NULL);
+}
+
+/* Start a session (exact if mean == 0, else sampled with period mean and
+ * the optional seed).  n is valid.  Already tracing: no change. */
+static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed)
+{
     lock_module();
     if (tracing) {
         unlock_module();
         Py_RETURN_NONE; /* like the builtin: already tracing, no change */
+    }
+    if (mean != 0 && ftmpy_sampled_configure(mean, seed) < 0) {
+        unlock_module();
+        return PyErr_NoMemory();
     }
     ftm_config cfg = {0, FTM_MEM_AUTO};
     /* Without a GIL a hook of the last session may still be capturing
@@ -219,6 +236,7 @@ static PyObject *m_start(PyObject *Py_UNUSED(mod), PyObject *const *args,
     int rc = ftm_start(&cfg);
     ftmpy_codeset_open();
     if (rc != FTM_OK) {
+        ftmpy_sampled_disable();
         unlock_module();
         if (rc == FTM_ENOMEM) {
             return PyErr_NoMemory();
@@ -235,6 +253,67 @@ static PyObject *m_start(PyObject *Py_UNUSED(mod), PyObject *const *args,
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(start_sampled_doc,
+             "_start_sampled($module, nframe, mean_bytes, seed, /)\n--\n\n"
+             "Start tracing a Poisson sample of allocations, one sample per\n"
+             "mean_bytes bytes allocated on average (seed: None or an int).\n"
+             "The package's start_sampled() checks the arguments.");
+
+static PyObject *m_start_sampled(PyObject *Py_UNUSED(mod),
+                                 PyObject *const *args, Py_ssize_t nargs)
+{
+    int n;
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError,
+                     "_start_sampled expected 3 arguments, got %zd", nargs);
+        return NULL;
+    }
+    if (as_c_int(args[0], &n) < 0) {
+        return NULL;
+    }
+    if (n < 1 || n > MAX_NFRAME) {
+        PyErr_Format(PyExc_ValueError,
+                     "the number of frames must be in range [1; %lu]",
+                     (unsigned long)MAX_NFRAME);
+        return NULL;
+    }
+    unsigned long long mean = PyLong_AsUnsignedLongLong(args[1]);
+    if (mean == (unsigned long long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (mean < 1 || mean > ((unsigned long long)1 << 40)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "mean_bytes must be in range [1; 2**40]");
+        return NULL;
+    }
+    uint64_t seed = 0;
+    int has_seed = args[2] != Py_None;
+    if (has_seed) {
+        /* any int: its low 64 bits */
+        seed = (uint64_t)PyLong_AsUnsignedLongLongMask(args[2]);
+        if (seed == (uint64_t)-1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    return start_session(n, (uint64_t)mean, has_seed ? &seed : NULL);
+}
+
+PyDoc_STRVAR(get_sampling_doc,
+             "_get_sampling($module, /)\n--\n\n"
+             "Return the mean bytes between samples of the running sampled\n"
+             "session, or 0 (exact tracing, or not tracing).");
+
+static PyObject *m_get_sampling(PyObject *Py_UNUSED(mod),
+                                PyObject *Py_UNUSED(arg))
+{
+    lock_module();
+    uint64_t mean = tracing ? atomic_load_explicit(&ftmpy_sample_mean,
+                                                   memory_order_relaxed)
+                            : 0;
+    unlock_module();
+    return PyLong_FromUnsignedLongLong(mean);
+}
+
 PyDoc_STRVAR(stop_doc, "stop($module, /)\n--\n\n"
                        "Stop tracing Python memory allocations and clear "
                        "the traces.");
@@ -245,6 +324,7 @@ static PyObject *m_stop(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
     if (tracing) {
         tracing = 0;
         ftmpy_hooks_uninstall();
+        ftmpy_sampled_disable();
         ftm_stop();
         ftmpy_codeset_close();
         release_generation();
@@ -356,7 +436,9 @@ static PyObject *m_get_tracemalloc_memory(PyObject *Py_UNUSED(mod),
     ftmpy_hook_stats hs;
     lock_module();
     ftmpy_hooks_stats(&hs);
-    size_t total = ftm_engine_memory() + ftmpy_codeset_bytes() +
+    ftmpy_sampled_stats ss;
+    ftmpy_sampled_stats_get(&ss);
+    size_t total = ftm_engine_memory() + ftmpy_codeset_bytes() + ss.bytes +
                    ftmpy_filenames_bytes() + ftmpy_resolve_bytes() +
                    hs.tls_bytes;
     unlock_module();
@@ -380,6 +462,7 @@ static PyObject *m_get_traces(PyObject *Py_UNUSED(mod),
     ftm_snapshot snap;
     int rc = ftm_take_snapshot(&snap);
     if (rc != FTM_OK) {
+        ftmpy_sampled_disable();
         unlock_module();
         if (rc == FTM_ENOMEM) {
             return PyErr_NoMemory();
@@ -496,6 +579,8 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
     lock_module();
     ftm_get_stats(&st);
     ftmpy_hooks_stats(&hs);
+    ftmpy_sampled_stats ss;
+    ftmpy_sampled_stats_get(&ss);
     unsigned long long code_refs = ftmpy_codeset_count();
     unsigned long long code_epoch = ftmpy_code_epoch;
     unlock_module();
@@ -532,7 +617,11 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
         put_u64(d, "tls_bytes", hs.tls_bytes) < 0 ||
         put_u64(d, "code_refs", code_refs) < 0 ||
         put_u64(d, "code_epoch", code_epoch) < 0 ||
-        put_u64(d, "filenames", ftmpy_filenames_count()) < 0) {
+        put_u64(d, "filenames", ftmpy_filenames_count()) < 0 ||
+        put_u64(d, "sampled_allocs", ss.sampled) < 0 ||
+        put_u64(d, "sampled_overflow", ss.overflow) < 0 ||
+        put_u64(d, "sampled_add_oom", ss.add_oom) < 0 ||
+        put_u64(d, "sampled_set_bytes", ss.bytes) < 0) {
         Py_DECREF(d);
         return NULL;
     }
@@ -555,6 +644,9 @@ static PyMethodDef methods[] = {
     {"_get_object_traceback", m_get_object_traceback, METH_O,
      get_object_traceback_doc},
     {"_stats", m_stats, METH_NOARGS, stats_doc},
+    {"_start_sampled", (PyCFunction)(void (*)(void))m_start_sampled,
+     METH_FASTCALL, start_sampled_doc},
+    {"_get_sampling", m_get_sampling, METH_NOARGS, get_sampling_doc},
     {"_suspend", m_suspend, METH_NOARGS, suspend_doc},
     {"_resume", m_resume, METH_NOARGS, resume_doc},
     {NULL, NULL, 0, NULL},

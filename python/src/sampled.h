@@ -1,0 +1,131 @@
+/*
+ * sampled.h -- sampled mode: the per-thread Poisson sampler, the scaling
+ * of a sampled block to an unbiased estimate, and the set of live sampled
+ * addresses that lets a free of an unsampled block cost no engine event.
+ *
+ * Owns: the session's sampling period (ftmpy_sample_mean, 0 = exact mode),
+ * the session number samplers compare against, and the sampled-address
+ * set.
+ *
+ * The model.  Allocations are sampled by bytes as a Poisson process of
+ * rate 1/P (P = mean bytes between samples): each thread keeps
+ * `left` = ceil(X), X ~ Exp(mean P), bytes until its next sample point; an
+ * allocation of s bytes is sampled iff left <= s (iff X <= s, as s is an
+ * integer), else left -= s.  After a sample, left is drawn afresh (the
+ * process is memoryless).  So every allocation is sampled independently
+ * with probability q(s) = 1 - exp(-s/P), and a sampled block is recorded
+ * in the engine with the size e(s) = s / q(s): the sum of e over sampled
+ * blocks is an unbiased (Horvitz-Thompson) estimate of the bytes of all
+ * blocks, and current/peak, snapshots and statistics are estimates in
+ * bytes.  e(s) >= P always, so rounding e to an integer costs at most
+ * 0.5 / P of relative bias.  Blocks of s >= 10 P are sampled with
+ * probability >= 1 - 4.6e-5; s >= 64 P is recorded with e = s.
+ *
+ * The set.  A free must tell the engine about a sampled block, and must
+ * not cost a ring event for the (vast majority of) unsampled ones.  The
+ * set holds every live sampled address: an open table of 64-byte buckets
+ * (7 address slots and an overflow count) indexed by a hash of the
+ * address, with a mutex-guarded chain per bucket for the rare bucket that
+ * fills up.  A free reads ONE cache line in the common case.
+ *   - add(p): CAS a slot from 0 to p (lock-free), else append p to the
+ *     bucket's chain under its stripe mutex and bump the bucket's
+ *     overflow count.
+ *   - take(p): if a slot holds p, store 0 there and return 1 (only the
+ *     thread freeing p ever removes p, and no other thread writes a slot
+ *     that is not 0); else, if the bucket's overflow count is non-zero,
+ *     search the chain under the mutex.
+ * Memory ordering: slots and overflow counts are relaxed atomics.  For a
+ * given address the program itself orders add(p) (in the allocation's
+ * hook, before p is returned) before take(p) (in the free's hook): every
+ * correct program passes p from the allocating to the freeing thread with
+ * a happens-before edge (the GIL, a lock, a queue), so by write-read
+ * coherence take(p) reads p (or a later value, which can only be its own
+ * removal) and no false negative is possible.  A slot written by another
+ * thread's concurrent add/take is a different address: a reader may see
+ * it either way, which only changes whether a miss is found one slot
+ * later.  False positives are impossible too (a slot holds an address
+ * only while that address's sampled block is live).
+ *
+ * Sessions.  ftmpy_sampled_configure() (start_sampled, under the module
+ * lock before the hooks are installed) empties the set, sets P and bumps
+ * the session number, so every thread redraws its counter (and reseeds)
+ * at its first allocation of the new session.  clear_traces() does not
+ * empty the set: an allocation racing with the clear could be traced in
+ * the new generation yet missing from the set (its free would never be
+ * recorded); a stale entry only costs one ignored free event later.  The
+ * table is allocated once and never freed (a RAW hook of the previous
+ * session may still read it without the GIL).
+ *
+ * Threads: configure/disable under the module lock (GIL builds: the GIL);
+ * everything else from any allocating thread.
+ */
+#ifndef FTMPY_SAMPLED_H
+#define FTMPY_SAMPLED_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The session's mean bytes between samples, 0 in exact mode.  Written by
+ * configure/disable (module lock), read relaxed by every wrapper: a stale
+ * value is a wrapper racing with start/stop, as for g_tracing (hooks.c). */
+extern atomic_uint_fast64_t ftmpy_sample_mean;
+/* Bumped by every configure; samplers redraw when theirs differs. */
+extern atomic_uint ftmpy_sample_session;
+
+/* One thread's sampler (lives in the thread's tcache, hooks.c). */
+typedef struct ftmpy_sampler {
+    uint64_t left;    /* bytes until the next sample point, >= 1 */
+    uint64_t rng;     /* xorshift state, never 0 */
+    uint64_t mean;    /* P of the session this sampler was drawn for */
+    unsigned session; /* 0 = never drawn */
+} ftmpy_sampler;
+
+void ftmpy_sampler_reset(ftmpy_sampler *s, unsigned session);
+uint64_t ftmpy_sampler_draw(ftmpy_sampler *s);
+
+/* 1 if an allocation of `size` bytes is sampled.  The calling thread's own
+ * sampler; only called while ftmpy_sample_mean != 0. */
+static inline int ftmpy_sampler_take(ftmpy_sampler *s, size_t size)
+{
+    unsigned sess =
+        atomic_load_explicit(&ftmpy_sample_session, memory_order_relaxed);
+    if (s->session != sess) {
+        ftmpy_sampler_reset(s, sess);
+    }
+    if (size < s->left) {
+        s->left -= size;
+        return 0;
+    }
+    s->left = ftmpy_sampler_draw(s);
+    return 1;
+}
+
+/* e(size) = size / (1 - exp(-size/mean)), rounded; the size a sampled
+ * block is recorded with. */
+size_t ftmpy_sample_scale(size_t size, uint64_t mean);
+
+/* Start a sampled session: P = mean (> 0); seed != NULL: each thread's
+ * generator is derived from *seed and the order in which threads first
+ * allocate in the session (deterministic for one thread).  0, or -1 if
+ * the table cannot be allocated (no exception set). */
+int ftmpy_sampled_configure(uint64_t mean, const uint64_t *seed);
+/* Back to exact mode (stop()). */
+void ftmpy_sampled_disable(void);
+
+/* The set (see above).  add: 0, or -1 if an overflow node cannot be
+ * allocated (p is then not in the set: the caller must not trace it). */
+int ftmpy_sampled_add(uintptr_t p);
+int ftmpy_sampled_take(uintptr_t p);
+int ftmpy_sampled_has(uintptr_t p);
+
+typedef struct ftmpy_sampled_stats {
+    uint64_t sampled;  /* allocations sampled (added to the set) */
+    uint64_t overflow; /* adds that went to a bucket's chain */
+    uint64_t add_oom;  /* adds that failed: block not traced */
+    size_t bytes;      /* the table and chains */
+} ftmpy_sampled_stats;
+
+void ftmpy_sampled_stats_get(ftmpy_sampled_stats *out);
+
+#endif /* FTMPY_SAMPLED_H */
