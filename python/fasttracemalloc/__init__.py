@@ -14,7 +14,10 @@ is here with the same signature, exceptions and answers:
     Frame, Traceback, Trace, BaseFilter) ARE the stdlib's classes.
 
 plus install()/uninstall()/is_installed() (make ``import tracemalloc`` use
-the engine) -- see fasttracemalloc._install.
+the engine) -- see fasttracemalloc._install; start_sampled()/get_sampling()
+and SampledStatistic (sampled mode, fasttracemalloc._sampling); and
+start_continuous()/stop_continuous()/continuous_stats() (profiles written
+periodically, fasttracemalloc._continuous).
 
 Only the engine functions are bound at import: everything that needs the
 stdlib ``tracemalloc`` module (and with it pickle, linecache, fnmatch) is
@@ -60,6 +63,12 @@ _LAZY = {
     "install": ("fasttracemalloc._install", "install"),
     "uninstall": ("fasttracemalloc._install", "uninstall"),
     "is_installed": ("fasttracemalloc._install", "is_installed"),
+    "start_sampled": ("fasttracemalloc._sampling", "start_sampled"),
+    "get_sampling": ("fasttracemalloc._sampling", "get_sampling"),
+    "SampledStatistic": ("fasttracemalloc._sampling", "SampledStatistic"),
+    "start_continuous": ("fasttracemalloc._continuous", "start_continuous"),
+    "stop_continuous": ("fasttracemalloc._continuous", "stop_continuous"),
+    "continuous_stats": ("fasttracemalloc._continuous", "continuous_stats"),
 }
 
 __all__ = [
@@ -69,6 +78,8 @@ __all__ = [
     "Snapshot", "Statistic", "StatisticDiff", "Filter", "DomainFilter",
     "BaseFilter", "Frame", "Traceback", "Trace",
     "install", "uninstall", "is_installed",
+    "start_sampled", "get_sampling", "SampledStatistic",
+    "start_continuous", "stop_continuous", "continuous_stats",
 ]
 
 

@@ -6,7 +6,8 @@ Owns: the mapping from a tracemalloc snapshot to pprof's ``Profile`` message
 The mapping:
   * sample types ``inuse_space``/``bytes`` then ``inuse_objects``/``count``
     (the default, index 0, is inuse_space); period type ``space``/``bytes``
-    with period 1 (every block is recorded, nothing is sampled).  A
+    with period 1 (every block is recorded, nothing is sampled) unless the
+    snapshot is sampled (below).  A
     snapshot holds live blocks only, so there are no ``alloc_*`` values;
   * one Sample per distinct traceback (``statistics('traceback')``): values
     are the summed sizes and the number of traces; location ids leaf first
@@ -23,8 +24,15 @@ The mapping:
   * string table with "" at index 0, strings in order of first use;
   * a comment naming the exporter and the snapshot's traceback limit.
 
+A sampled snapshot (``sample_mean_bytes`` = P > 0) gives period P (type
+still ``space``/``bytes``: pprof's convention for heap profiles sampled by
+bytes) and values that are already scaled: inuse_space is the sum of the
+estimated sizes, inuse_objects the estimated blocks (rounded), as Go's heap
+profiles store them; the comment says the values are estimates.
+
 Invariants: sum of inuse_space values == sum of the snapshot's trace sizes;
-sum of inuse_objects == number of traces.  The gzip header carries no time
+sum of inuse_objects == number of traces (exact snapshots; for a sampled
+one, the rounded per-traceback block estimates).  The gzip header carries no time
 or name, so equal snapshots give equal files.
 
 Threads: builds local data only.
@@ -68,7 +76,14 @@ def profile_message(snapshot, comment=None):
         out.append(field_bytes(1, _value_type(strings, type_name, unit),
                                keep_empty=True))
     locations = {}          # (filename, lineno) -> location/function id
-    for stat in snapshot.statistics("traceback"):
+    mean = getattr(snapshot, "sample_mean_bytes", 0) or 0
+    if mean:
+        from ._sampling import sampled_statistics
+        stats = [_Scaled(st) for st in
+                 sampled_statistics(snapshot, "traceback")]
+    else:
+        stats = snapshot.statistics("traceback")
+    for stat in stats:
         ids = []
         # Traceback iterates oldest first; pprof wants the leaf first.
         for frame in reversed(list(stat.traceback)):
@@ -105,15 +120,27 @@ def profile_message(snapshot, comment=None):
         from . import __version__
         comment = ("fasttracemalloc %s: tracemalloc snapshot, traceback "
                    "limit %s" % (__version__, snapshot.traceback_limit))
+        if mean:
+            comment += (", sampled: one sample per %d bytes on average, "
+                        "values are estimates" % mean)
     comment_index = strings(comment)
     period_type = _value_type(strings, "space", "bytes")
     for text in strings.table:
         out.append(field_bytes(6, text, keep_empty=True))
     out.append(field_bytes(11, period_type, keep_empty=True))
-    out.append(field_varint(12, 1))                  # period
+    out.append(field_varint(12, mean or 1))          # period
     out.append(field_packed(13, [comment_index]))    # comment
     out.append(field_varint(14, strings.index["inuse_space"]))
     return b"".join(out)
+
+
+class _Scaled:
+    """A SampledStatistic as the integer values pprof stores."""
+
+    def __init__(self, st):
+        self.traceback = st.traceback
+        self.size = int(round(st.size))
+        self.count = int(round(st.count))
 
 
 def profile_gzip(snapshot):

@@ -21,8 +21,9 @@ What this loader allows, and why that is enough to read every real file:
     of the file's choosing: ``__new__``/``__init__`` store attributes, and
     neither class defines ``__setstate__``/``__setattr__``.
   * Contents, checked after loading and before anything else touches
-    them: exactly the attributes the stdlib reads; ``traceback_limit`` an
-    int; traces a list of 4-tuples (domain: 0..2**32-1, size: 0..2**64-1,
+    them: exactly the attributes the stdlib reads (plus, optionally, a
+    sampled snapshot's ``sample_mean_bytes``: an int in [1; 2**40]);
+    ``traceback_limit`` an int; traces a list of 4-tuples (domain: 0..2**32-1, size: 0..2**64-1,
     frames: a tuple of (str, int >= 0) pairs, total_nframe: an int >= 0 or
     None).  A file that passes is one the stdlib's own code can process
     without tripping over a wrong type.
@@ -123,10 +124,15 @@ def _check(snapshot):
         raise UnsafeSnapshotError("holds a %s, not a snapshot"
                                   % type(snapshot).__name__)
     attrs = getattr(snapshot, "__dict__", None)
-    if type(attrs) is not dict or set(attrs) != {"traces",
-                                                  "traceback_limit"}:
+    if type(attrs) is not dict or set(attrs) - {"sample_mean_bytes"} != {
+            "traces", "traceback_limit"}:
         raise UnsafeSnapshotError("the snapshot has attributes %s"
                                   % sorted(map(str, attrs or ())))
+    if "sample_mean_bytes" in attrs and (
+            not _is_int(attrs["sample_mean_bytes"])
+            or not 1 <= attrs["sample_mean_bytes"] <= 1 << 40):
+        raise UnsafeSnapshotError("sample_mean_bytes is not an int in "
+                                  "[1; 2**40]")
     if not _is_int(attrs["traceback_limit"]) or not (
             0 <= attrs["traceback_limit"] < _U32):
         raise UnsafeSnapshotError("traceback_limit is not a small int")

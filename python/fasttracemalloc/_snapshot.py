@@ -105,7 +105,35 @@ class Snapshot(_tm.Snapshot):
     A ``tracemalloc.Snapshot`` whose statistics(), compare_to() and
     filter_traces() are computed per distinct traceback instead of per
     trace.  Results are identical to the stdlib's.
+
+    ``sample_mean_bytes`` is 0 for an exact snapshot.  A snapshot taken in
+    sampled mode (``start_sampled()``) holds the sampling period there:
+    its trace sizes are then estimates (each sampled block stands for
+    s / (1 - exp(-s/P)) bytes), so ``statistics()`` sizes are unbiased
+    estimates in bytes while ``Statistic.count`` counts samples;
+    ``sampled_statistics()`` gives the estimated block counts and the
+    standard errors.
     """
+
+    sample_mean_bytes = 0
+
+    def sampled_statistics(self, key_type, cumulative=False):
+        """Like statistics(), but as ``SampledStatistic`` estimates: size
+        and count (estimated blocks) with their standard errors under the
+        Poisson model, and the number of samples behind them.  For an
+        exact snapshot: the exact numbers, errors 0."""
+        from ._sampling import sampled_statistics
+        _backend.suspend()
+        try:
+            return sampled_statistics(self, key_type, cumulative)
+        finally:
+            _backend.resume()
+
+    def _same_kind(self, new):
+        """*new* (derived from this snapshot) with this one's period."""
+        if self.sample_mean_bytes:
+            new.sample_mean_bytes = self.sample_mean_bytes
+        return new
 
     def _group_by(self, key_type, cumulative):
         if key_type not in ('traceback', 'filename', 'lineno'):
@@ -174,7 +202,8 @@ class Snapshot(_tm.Snapshot):
                             % type(filters).__name__)
         traces = self.traces._traces
         if not filters:
-            return Snapshot(traces.copy(), self.traceback_limit)
+            return self._same_kind(Snapshot(traces.copy(),
+                                            self.traceback_limit))
         include_filters = []
         exclude_filters = []
         pure = True
@@ -189,7 +218,8 @@ class Snapshot(_tm.Snapshot):
         if not pure:
             new_traces = [trace for trace in traces
                           if keep(include_filters, exclude_filters, trace)]
-            return Snapshot(new_traces, self.traceback_limit)
+            return self._same_kind(Snapshot(new_traces,
+                                            self.traceback_limit))
         # Filter/DomainFilter._match reads only the domain and traceback.
         memo = {}
         new_traces = []
@@ -202,7 +232,7 @@ class Snapshot(_tm.Snapshot):
                                            trace)
             if verdict:
                 append(trace)
-        return Snapshot(new_traces, self.traceback_limit)
+        return self._same_kind(Snapshot(new_traces, self.traceback_limit))
 
     @staticmethod
     def load(filename):
@@ -224,6 +254,10 @@ class Snapshot(_tm.Snapshot):
         """
         Write the snapshot into a file, in exactly the format the stdlib's
         Snapshot.dump() writes (a pickled plain tracemalloc.Snapshot).
+        A sampled snapshot's ``sample_mean_bytes`` travels as one more
+        instance attribute: the builtin's Snapshot.load() reads the file
+        (its statistics are the estimates in bytes; the attribute is kept
+        on the plain object and ignored) and ours gets the flag back.
         """
         _tm.Snapshot.dump(self._as_stdlib(), filename)
 
@@ -246,6 +280,13 @@ def take_snapshot_from(module):
     that code patching ``tracemalloc._get_traces`` still works)."""
     if not module.is_tracing():
         raise RuntimeError(_NOT_TRACING)
+    get_sampling = getattr(_backend.engine, "_get_sampling", None)
+    mean = get_sampling() if get_sampling is not None else 0
     traces = module._get_traces()
     traceback_limit = module.get_traceback_limit()
-    return Snapshot(traces, traceback_limit)
+    snapshot = Snapshot(traces, traceback_limit)
+    if mean:
+        # an instance attribute only in sampled mode: exact snapshots
+        # pickle exactly as before (see dump())
+        snapshot.sample_mean_bytes = mean
+    return snapshot
