@@ -1,4 +1,8 @@
-"""The start-up switch: FASTTRACEMALLOC=N or -X fasttracemalloc[=N].
+"""The start-up switch: FASTTRACEMALLOC=N[,options] or -X fasttracemalloc[=N].
+
+Options (sampled and continuous mode) follow the number after commas:
+``FASTTRACEMALLOC=25,sample=512k,dir=/var/prof,interval=60,keep=10`` (see
+"options after the number of frames" below).
 
 Owns: reading the switch and starting the engine during interpreter start-up.
 It is imported by ``fasttracemalloc_switch.pth`` (site-packages), whose one
@@ -88,26 +92,137 @@ def parse_nframe(text, where):
     return value
 
 
+# --- options after the number of frames ------------------------------------
+#
+# FASTTRACEMALLOC=N[,name=value...] (and -X fasttracemalloc=N[,...]):
+#   sample=SIZE    sampled mode, one sample per SIZE bytes on average
+#                  (bytes, or with a k/m/g suffix: KiB, MiB, GiB), as
+#                  fasttracemalloc.start_sampled(N, mean_bytes=SIZE)
+#   seed=INT       the sampler's seed (with sample= only)
+#   dir=DIRECTORY  continuous mode: write a profile there periodically
+#                  (fasttracemalloc.start_continuous; no ',' in the path)
+#   interval=SECS  its period in seconds (default 60; with dir= only)
+#   keep=K         how many files it keeps (default 10; with dir= only)
+#   format=F       pprof (default) or snapshot (with dir= only)
+# A bad option or value is reported like a bad number of frames: one line
+# naming the variable, exit status 1.
+
+OPTIONS = ("sample", "seed", "dir", "interval", "keep", "format")
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+MAX_MEAN = 1 << 40
+
+
+def parse_size(text, where):
+    """Bytes for a sample= value: digits with an optional k/m/g suffix."""
+    body = text.strip()
+    unit = body[-1:].lower() if body[-1:].isalpha() else ""
+    digits = body[:-1] if unit else body
+    if unit in _UNITS and digits.isascii() and digits.isdigit() and \
+            len(digits) <= 15:
+        value = int(digits) * _UNITS[unit]
+        if 1 <= value <= MAX_MEAN:
+            return value
+    raise SwitchError("%s: invalid sampling mean %s: expected a size in "
+                      "bytes in range [1; %d], optionally with a k, m or g "
+                      "suffix (e.g. sample=512k)"
+                      % (where, _shown(text), MAX_MEAN))
+
+
+def _parse_int(text, name, where, low, high):
+    body = text.strip()
+    digits = body[1:] if body[:1] in ("+", "-") else body
+    if digits.isascii() and digits.isdigit() and len(digits) <= 20:
+        value = int(body)
+        if low <= value <= high:
+            return value
+    raise SwitchError("%s: invalid %s %s: expected an integer in range "
+                      "[%d; %d]" % (where, name, _shown(text), low, high))
+
+
+def parse_options(items, where):
+    """The options after the number of frames, as a dict (name -> value);
+    raise SwitchError."""
+    options = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        name = name.strip()
+        if not eq or name not in OPTIONS:
+            raise SwitchError("%s: invalid option %s: expected name=value "
+                              "with name one of %s"
+                              % (where, _shown(item), ", ".join(OPTIONS)))
+        if name in options:
+            raise SwitchError("%s: option %s given twice" % (where, name))
+        if name == "sample":
+            options[name] = parse_size(value, where)
+        elif name == "seed":
+            options[name] = _parse_int(value, "seed", where, 0, 2 ** 64 - 1)
+        elif name == "keep":
+            options[name] = _parse_int(value, "keep", where, 1, 1000000)
+        elif name == "interval":
+            try:
+                seconds = float(value)
+            except ValueError:
+                seconds = -1.0
+            if not 0 < seconds <= 1e7:
+                raise SwitchError("%s: invalid interval %s: expected a "
+                                  "number of seconds in range (0; 1e7]"
+                                  % (where, _shown(value)))
+            options[name] = seconds
+        elif name == "format":
+            if value not in ("pprof", "snapshot"):
+                raise SwitchError("%s: invalid format %s: expected pprof "
+                                  "or snapshot" % (where, _shown(value)))
+            options[name] = value
+        else:  # dir
+            if not value:
+                raise SwitchError("%s: invalid option %s: dir needs a "
+                                  "directory" % (where, _shown(item)))
+            options[name] = value
+    if "seed" in options and "sample" not in options:
+        raise SwitchError("%s: option seed needs sample=SIZE" % where)
+    for name in ("interval", "keep", "format"):
+        if name in options and "dir" not in options:
+            raise SwitchError("%s: option %s needs dir=DIRECTORY"
+                              % (where, name))
+    return options
+
+
+def parse_switch(text, where):
+    """(nframe, options) for a whole switch value: the number of frames
+    (parse_nframe), then comma-separated options."""
+    head, comma, rest = text.partition(",")
+    nframe = parse_nframe(head, where)
+    options = parse_options(rest.split(","), where) if comma else {}
+    return nframe, options
+
+
 def requested_nframe(xoptions=None, environ=None, ignore_environment=None):
     """Return the nframe the switch asks for (0 = off); raise SwitchError."""
+    return requested(xoptions, environ, ignore_environment)[0]
+
+
+def requested(xoptions=None, environ=None, ignore_environment=None):
+    """Return (nframe, options) the switch asks for (0 = off); raise
+    SwitchError.  The -X option, when given, replaces the variable's
+    value as a whole (its options too)."""
     if xoptions is None:
         xoptions = sys._xoptions
     if environ is None:
         environ = os.environ
     if ignore_environment is None:
         ignore_environment = bool(sys.flags.ignore_environment)
-    nframe = 0
+    nframe, options = 0, {}
     if not ignore_environment:
         value = environ.get(ENV_VAR, "")
         if value:
-            nframe = parse_nframe(value, ENV_VAR)
+            nframe, options = parse_switch(value, ENV_VAR)
     if XOPTION in xoptions:
         value = xoptions[XOPTION]
         if value is True:
-            nframe = 1
+            nframe, options = 1, {}
         else:
-            nframe = parse_nframe(value, "-X %s=NFRAME" % XOPTION)
-    return nframe
+            nframe, options = parse_switch(value, "-X %s=NFRAME" % XOPTION)
+    return nframe, options
 
 
 def _fail(message):
@@ -119,9 +234,20 @@ def _fail(message):
     os._exit(1)
 
 
+# main() has run in this process.  site.py may process the .pth twice (a
+# venv's lib64 -> lib symlink makes the same site-packages appear under two
+# paths): starting the engine twice is harmless, starting two continuous
+# writers is not.
+_ran = False
+
+
 def main():
+    global _ran
+    if _ran:
+        return
+    _ran = True
     try:
-        nframe = requested_nframe()
+        nframe, options = requested()
     except SwitchError as exc:
         _fail(str(exc))
     # Everything below that allocates runs before the engine starts: the
@@ -142,7 +268,12 @@ def main():
     else:
         sys.meta_path.insert(0, _AfterImport("tracemalloc", _install))
     try:
-        _backend.engine.start(nframe)
+        if "sample" in options:
+            from ._sampling import start_sampled
+            start_sampled(nframe, mean_bytes=options["sample"],
+                          seed=options.get("seed"))
+        else:
+            _backend.engine.start(nframe)
     except (MemoryError, RuntimeError) as exc:
         # The engine could not get its memory or its merger thread (e.g.
         # under ulimit -v): say so in one line and let the program run
@@ -152,6 +283,22 @@ def main():
                          % (type(exc).__name__,
                             ": %s" % exc if str(exc) else ""))
         sys.stderr.flush()
+        return
+    if "dir" in options:
+        _backend.suspend()
+        try:
+            from ._continuous import start_continuous
+            start_continuous(options["dir"],
+                             interval=options.get("interval", 60.0),
+                             keep=options.get("keep", 10),
+                             format=options.get("format", "pprof"))
+        except (OSError, RuntimeError) as exc:
+            sys.stderr.write("fasttracemalloc: cannot start continuous "
+                             "mode (%s: %s); tracing goes on without it\n"
+                             % (type(exc).__name__, exc))
+            sys.stderr.flush()
+        finally:
+            _backend.resume()
 
 
 def _install(module):
