@@ -560,7 +560,9 @@ static inline void note_alloc(tcache *t, int raw, void *p, size_t size)
  * reads one cache line of the set and costs the engine nothing. */
 static inline int must_record_free(void *p)
 {
-    return sample_mean() == 0 || ftmpy_sampled_take((uintptr_t)p);
+    return sample_mean() == 0 || ftmpy_sampled_take((uintptr_t)p) ||
+           atomic_load_explicit(&ftmpy_sample_record_all,
+                                memory_order_relaxed);
 }
 
 static inline void *do_alloc(hook *h, int raw, int zero, size_t nelem,
@@ -767,7 +769,9 @@ static int on_ref_event(PyObject *op, PyRefTracerEvent event, void *data)
                 (uintptr_t)op - (uintptr_t)ftmpy_object_preheader(Py_TYPE(op));
             /* sampled mode: only a sampled block has a trace to re-stamp;
              * the set says which, without an engine event */
-            if (sample_mean() == 0 || ftmpy_sampled_has(block)) {
+            if (sample_mean() == 0 || ftmpy_sampled_has(block) ||
+                atomic_load_explicit(&ftmpy_sample_record_all,
+                                     memory_order_relaxed)) {
                 t->busy = 1;
                 int gate = ftmpy_codeset_enter();
                 ftm_record_retrace(0, block, capture(t, 0, gate));

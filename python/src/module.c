@@ -183,7 +183,8 @@ PyDoc_STRVAR(start_doc,
              "Start tracing Python memory allocations, storing at most\n"
              "nframe frames per traceback.");
 
-static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed);
+static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
+                               int record_all);
 
 static PyObject *m_start(PyObject *Py_UNUSED(mod), PyObject *const *args,
                          Py_ssize_t nargs)
@@ -204,19 +205,20 @@ static PyObject *m_start(PyObject *Py_UNUSED(mod), PyObject *const *args,
                      (unsigned long)MAX_NFRAME);
         return NULL;
     }
-    return start_session(n, 0, NULL);
+    return start_session(n, 0, NULL, 0);
 }
 
 /* Start a session (exact if mean == 0, else sampled with period mean and
  * the optional seed).  n is valid.  Already tracing: no change. */
-static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed)
+static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
+                               int record_all)
 {
     lock_module();
     if (tracing) {
         unlock_module();
         Py_RETURN_NONE; /* like the builtin: already tracing, no change */
     }
-    if (mean != 0 && ftmpy_sampled_configure(mean, seed) < 0) {
+    if (mean != 0 && ftmpy_sampled_configure(mean, seed, record_all) < 0) {
         unlock_module();
         return PyErr_NoMemory();
     }
@@ -254,18 +256,25 @@ static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed)
 }
 
 PyDoc_STRVAR(start_sampled_doc,
-             "_start_sampled($module, nframe, mean_bytes, seed, /)\n--\n\n"
+             "_start_sampled($module, nframe, mean_bytes, seed,\n"
+             "               record_all_frees=False, /)\n--\n\n"
              "Start tracing a Poisson sample of allocations, one sample per\n"
              "mean_bytes bytes allocated on average (seed: None or an int).\n"
-             "The package's start_sampled() checks the arguments.");
+             "The package's start_sampled() checks the arguments.\n"
+             "record_all_frees: benchmark knob (sampled.h).");
 
 static PyObject *m_start_sampled(PyObject *Py_UNUSED(mod),
                                  PyObject *const *args, Py_ssize_t nargs)
 {
     int n;
-    if (nargs != 3) {
+    if (nargs != 3 && nargs != 4) {
         PyErr_Format(PyExc_TypeError,
-                     "_start_sampled expected 3 arguments, got %zd", nargs);
+                     "_start_sampled expected 3 or 4 arguments, got %zd",
+                     nargs);
+        return NULL;
+    }
+    int record_all = 0;
+    if (nargs == 4 && (record_all = PyObject_IsTrue(args[3])) < 0) {
         return NULL;
     }
     if (as_c_int(args[0], &n) < 0) {
@@ -295,7 +304,8 @@ static PyObject *m_start_sampled(PyObject *Py_UNUSED(mod),
             return NULL;
         }
     }
-    return start_session(n, (uint64_t)mean, has_seed ? &seed : NULL);
+    return start_session(n, (uint64_t)mean, has_seed ? &seed : NULL,
+                         record_all);
 }
 
 PyDoc_STRVAR(get_sampling_doc,

@@ -70,6 +70,11 @@
  * configure/disable (module lock), read relaxed by every wrapper: a stale
  * value is a wrapper racing with start/stop, as for g_tracing (hooks.c). */
 extern atomic_uint_fast64_t ftmpy_sample_mean;
+/* Benchmark knob (private, off by default): record every free and every
+ * retrace as an engine event, as a design without the set would, to
+ * measure what the set saves (bench/sampled_bench.py).  The set is still
+ * kept (realloc and correctness need it).  Written by configure. */
+extern atomic_int ftmpy_sample_record_all;
 /* Bumped by every configure; samplers redraw when theirs differs. */
 extern atomic_uint ftmpy_sample_session;
 
@@ -109,7 +114,8 @@ size_t ftmpy_sample_scale(size_t size, uint64_t mean);
  * generator is derived from *seed and the order in which threads first
  * allocate in the session (deterministic for one thread).  0, or -1 if
  * the table cannot be allocated (no exception set). */
-int ftmpy_sampled_configure(uint64_t mean, const uint64_t *seed);
+int ftmpy_sampled_configure(uint64_t mean, const uint64_t *seed,
+                            int record_all);
 /* Back to exact mode (stop()). */
 void ftmpy_sampled_disable(void);
 
