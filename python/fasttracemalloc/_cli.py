@@ -108,25 +108,38 @@ def _split(argv):
 def _report(snapshot, key_type, limit, out):
     from .report import noise_filters
     snapshot = snapshot.filter_traces(noise_filters())
-    stats = snapshot.statistics(key_type)
+    mean = getattr(snapshot, "sample_mean_bytes", 0)
     write = out.write
+    if mean:
+        # sampled: estimates with one standard error (the Poisson model)
+        stats = snapshot.sampled_statistics(key_type)
+        write("Sampled snapshot (one sample per %d bytes on average): "
+              "sizes and blocks are estimates +- one standard error\n"
+              % mean)
+
+        def amount(stat):
+            return ("%.1f KiB +- %.1f KiB (~%.0f blocks, %d samples)"
+                    % (stat.size / 1024, stat.size_stderr / 1024,
+                       stat.count, stat.samples))
+    else:
+        stats = snapshot.statistics(key_type)
+
+        def amount(stat):
+            return "%.1f KiB (%d blocks)" % (stat.size / 1024, stat.count)
     write("Top %d %s\n" % (limit, {"lineno": "lines", "filename": "files",
                                    "traceback": "tracebacks"}[key_type]))
     for rank, stat in enumerate(stats[:limit], 1):
         frame = stat.traceback[0]
         if key_type == "filename":
-            write("#%d: %s: %.1f KiB (%d blocks)\n"
-                  % (rank, frame.filename, stat.size / 1024, stat.count))
+            write("#%d: %s: %s\n" % (rank, frame.filename, amount(stat)))
             continue
         if key_type == "traceback":
-            write("#%d: %.1f KiB (%d blocks)\n"
-                  % (rank, stat.size / 1024, stat.count))
+            write("#%d: %s\n" % (rank, amount(stat)))
             for line in stat.traceback.format():
                 write(line + "\n")
             continue
-        write("#%d: %s:%s: %.1f KiB (%d blocks)\n"
-              % (rank, frame.filename, frame.lineno, stat.size / 1024,
-                 stat.count))
+        write("#%d: %s:%s: %s\n"
+              % (rank, frame.filename, frame.lineno, amount(stat)))
         source = linecache.getline(frame.filename, frame.lineno).strip()
         if source:
             write("    %s\n" % source)

@@ -469,3 +469,21 @@ def test_switch_continuous(tmp_path):
     assert int(proc.stdout) >= 4
     files = os.listdir(d)
     assert len(files) == 2 and all(f.endswith(".pb.gz") for f in files)
+
+
+def test_report_cli_prints_error_bars(tmp_path, stopped):
+    fasttracemalloc.start_sampled(1, mean_bytes=4096, seed=8)
+    keep = [bytes(2000) for _ in range(2000)]  # LINE:cli
+    snap = fasttracemalloc.take_snapshot()
+    fasttracemalloc.stop()
+    del keep
+    path = str(tmp_path / "s.snapshot")
+    snap.dump(path)
+    proc = run_python("-m", "fasttracemalloc", "report", path, "--top", "1")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("Sampled snapshot (one sample per 4096 bytes")
+    st = snap.sampled_statistics("lineno")[0]
+    assert "%.1f KiB +- %.1f KiB (~%.0f blocks, %d samples)" % (
+        st.size / 1024, st.size_stderr / 1024, st.count, st.samples) \
+        in lines[2]
