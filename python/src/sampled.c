@@ -128,11 +128,29 @@ size_t ftmpy_sample_scale(size_t size, uint64_t mean)
     return (size_t)(s / q + 0.5);
 }
 
+/* fork(): a chain operation of another thread must not leave a stripe
+ * locked in the child; hold them all across fork (the chains are then
+ * consistent in the child, which keeps the set of its only thread). */
+static void stripes_lock_all(void)
+{
+    for (unsigned i = 0; i < NSTRIPE; i++) {
+        pthread_mutex_lock(&stripes[i]);
+    }
+}
+
+static void stripes_unlock_all(void)
+{
+    for (unsigned i = 0; i < NSTRIPE; i++) {
+        pthread_mutex_unlock(&stripes[i]);
+    }
+}
+
 static void init_stripes(void)
 {
     for (unsigned i = 0; i < NSTRIPE; i++) {
         pthread_mutex_init(&stripes[i], NULL);
     }
+    pthread_atfork(stripes_lock_all, stripes_unlock_all, stripes_unlock_all);
 }
 
 int ftmpy_sampled_configure(uint64_t mean, const uint64_t *seed,
@@ -156,9 +174,7 @@ int ftmpy_sampled_configure(uint64_t mean, const uint64_t *seed,
         /* Empty the set: no sampled session is running (stop() came
          * first), so no wrapper adds or takes, except a RAW call racing
          * with that stop, whose entry may survive or vanish (hooks.c). */
-        for (unsigned i = 0; i < NSTRIPE; i++) {
-            pthread_mutex_lock(&stripes[i]);
-        }
+        stripes_lock_all();
         for (unsigned b = 0; b < NBUCKET; b++) {
             for (unsigned k = 0; k < SLOTS; k++) {
                 atomic_store_explicit(&cur[b].slot[k], 0,
@@ -175,9 +191,7 @@ int ftmpy_sampled_configure(uint64_t mean, const uint64_t *seed,
             }
             chains[b] = NULL;
         }
-        for (unsigned i = 0; i < NSTRIPE; i++) {
-            pthread_mutex_unlock(&stripes[i]);
-        }
+        stripes_unlock_all();
     }
     atomic_store_explicit(&g_seeded, seed != NULL, memory_order_relaxed);
     atomic_store_explicit(&g_seed, seed != NULL ? *seed : 0,

@@ -487,3 +487,33 @@ def test_report_cli_prints_error_bars(tmp_path, stopped):
     assert "%.1f KiB +- %.1f KiB (~%.0f blocks, %d samples)" % (
         st.size / 1024, st.size_stderr / 1024, st.count, st.samples) \
         in lines[2]
+
+
+def test_set_overflow_chains(stopped):
+    """At mean_bytes=1 nearly every block is sampled: 120,000 live sampled
+    blocks overflow the set's 57,344 slots into its chains; every one of
+    them is still found when freed (no trace left behind), and every
+    sampled free reaches the engine."""
+    keep = [None] * 120000
+    before = fasttracemalloc._engine._stats()["sampled_overflow"]
+    fasttracemalloc.start_sampled(1, mean_bytes=1, seed=1)
+    try:
+        for i in range(len(keep)):
+            keep[i] = bytes(100)  # LINE:overflow
+        st = fasttracemalloc._engine._stats()
+        assert st["sampled_overflow"] - before > 0
+        line = [n for n, text in enumerate(open(HERE), 1)
+                if "# LINE:overflow" in text and "bytes(100)" in text][0]
+        snap = fasttracemalloc.take_snapshot()
+        ours = [t for t in snap.traces if t.traceback[0].filename == HERE
+                and t.traceback[0].lineno == line]
+        assert len(ours) == len(keep)
+        del snap, ours
+        for i in range(len(keep)):
+            keep[i] = None
+        snap = fasttracemalloc.take_snapshot()
+        assert not [t for t in snap.traces
+                    if t.traceback[0].filename == HERE
+                    and t.traceback[0].lineno == line]
+    finally:
+        fasttracemalloc.stop()
