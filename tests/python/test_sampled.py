@@ -16,6 +16,7 @@ import gc
 import math
 import os
 import random
+import sys
 import time
 
 import pytest
@@ -29,8 +30,24 @@ from conftest import needs_engine, needs_pth, run_python
 pytestmark = needs_engine
 
 P = 64 * 1024  # the workload's period: enough samples per line per run
+# bytes(n) is one block of HEADER + n bytes (33 on GIL builds, 49 on 3.13t)
+HEADER = sys.getsizeof(b"")
 SEEDS = list(range(1, 31))
 HERE = os.path.abspath(__file__)
+
+
+def snapshot_and_current():
+    """A snapshot and get_traced_memory()[0] with nothing traced between
+    them: this thread's allocations are not traced meanwhile (the
+    package's "do not trace" scope), so at a small mean the Snapshot
+    object itself cannot be sampled in between."""
+    fasttracemalloc._suspend()
+    try:
+        snap = fasttracemalloc.take_snapshot()
+        cur, _ = fasttracemalloc.get_traced_memory()
+    finally:
+        fasttracemalloc._resume()
+    return snap, cur
 
 
 def _sizes():
@@ -111,8 +128,8 @@ def run_sampled(seed, mean=P):
 def exact():
     sizes = run_exact()
     # the workload's own blocks: what the test expects to find
-    assert sorted(sizes["small"]) == sorted(33 + n for n in SMALL)
-    assert sorted(sizes["large"]) == sorted(33 + n for n in LARGE)
+    assert sorted(sizes["small"]) == sorted(HEADER + n for n in SMALL)
+    assert sorted(sizes["large"]) == sorted(HEADER + n for n in LARGE)
     return sizes
 
 
@@ -190,7 +207,7 @@ def test_large_blocks_always_sampled():
             assert fasttracemalloc.get_object_traceback(obj) is not None
         snap = fasttracemalloc.take_snapshot()
         got = sorted(t.size for t in snap.traces if t.size >= 10 * P)
-        assert got == sorted(scaled(33 + n, P) for n in sizes)
+        assert got == sorted(scaled(HEADER + n, P) for n in sizes)
     finally:
         fasttracemalloc.stop()
 
@@ -206,15 +223,15 @@ def test_freeing_sampled_blocks_removes_them():
         # q(2P) = 0.86: most are sampled
         assert len(traced) > 1000
         gone = traced[: len(traced) // 2]
-        expected_drop = len(gone) * scaled(33 + 2 * P, P)
+        expected_drop = len(gone) * scaled(HEADER + 2 * P, P)
         cur0, _ = fasttracemalloc.get_traced_memory()
         for i in gone:  # frees the bytes objects and nothing else
             keep[i] = None
         cur1, peak = fasttracemalloc.get_traced_memory()
         assert cur0 - cur1 == expected_drop
         assert peak >= cur0
-        snap = fasttracemalloc.take_snapshot()
-        assert sum(t.size for t in snap.traces) == cur1
+        snap, cur = snapshot_and_current()
+        assert sum(t.size for t in snap.traces) == cur
     finally:
         fasttracemalloc.stop()
 
@@ -243,8 +260,7 @@ def test_realloc_of_sampled_block_keeps_accounts_consistent():
         for _ in range(50):
             for b in buffers:
                 b.extend(b"x" * 300)  # LINE:extend (realloc)
-        snap = fasttracemalloc.take_snapshot()
-        cur, _ = fasttracemalloc.get_traced_memory()
+        snap, cur = snapshot_and_current()
         assert sum(t.size for t in snap.traces) == cur
         lines = {n for n, text in enumerate(open(HERE), 1)
                  if "# LINE:ba" in text or "# LINE:extend" in text}
@@ -253,11 +269,10 @@ def test_realloc_of_sampled_block_keeps_accounts_consistent():
         # 200 buffers of ~15 KB: q(15000) = 0.97 at P=4096
         assert len(ours) > 150
         del buffers, b
-        snap2 = fasttracemalloc.take_snapshot()
+        snap2, cur2 = snapshot_and_current()
         assert not [t for t in snap2.traces
                     if t.traceback[0].filename == HERE
                     and t.traceback[0].lineno in lines]
-        cur2, _ = fasttracemalloc.get_traced_memory()
         assert sum(t.size for t in snap2.traces) == cur2
     finally:
         fasttracemalloc.stop()
@@ -515,5 +530,50 @@ def test_set_overflow_chains(stopped):
         assert not [t for t in snap.traces
                     if t.traceback[0].filename == HERE
                     and t.traceback[0].lineno == line]
+    finally:
+        fasttracemalloc.stop()
+
+
+def test_threads_alloc_and_free_across_threads(stopped):
+    """4 threads allocate (sampled, mean 2 KiB: many samples), hand half
+    their blocks to the next thread, which frees them: afterwards no trace
+    of those blocks is left and the snapshot sums to current.  On 3.13t
+    the threads run in parallel (per-thread samplers, the lock-free set)."""
+    import queue
+    import threading
+    qs = [queue.Queue() for _ in range(4)]
+    done = threading.Barrier(4)
+
+    def worker(k):
+        mine = []
+        for i in range(20000):
+            b = bytes(50 + (i * 7 + k) % 3000)  # LINE:threads
+            if i % 2:
+                qs[(k + 1) % 4].put(b)
+            else:
+                mine.append(b)
+            del b
+        qs[(k + 1) % 4].put(None)
+        while qs[k].get() is not None:
+            pass  # frees the block handed over by the previous thread
+        done.wait()
+        mine.clear()
+
+    fasttracemalloc.start_sampled(1, mean_bytes=2048)
+    try:
+        threads = [threading.Thread(target=worker, args=(k,))
+                   for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        line = [n for n, text in enumerate(open(HERE), 1)
+                if "# LINE:threads" in text and "bytes(" in text][0]
+        snap, cur = snapshot_and_current()
+        assert sum(t.size for t in snap.traces) == cur
+        assert not [t for t in snap.traces
+                    if t.traceback[0].filename == HERE
+                    and t.traceback[0].lineno == line]
+        assert fasttracemalloc._engine._stats()["sampled_add_oom"] == 0
     finally:
         fasttracemalloc.stop()
