@@ -78,13 +78,16 @@ elif mode == "sampled@25":
 elif mode == "sampled@25+allfrees":
     fasttracemalloc._engine._start_sampled(25, %(mean)d, None, True)
 work()  # warm-up
-times = []
+walls, cpus = [], []
 for _ in range(reps):
+    c0 = time.process_time()
     t0 = time.perf_counter()
     work()
-    times.append(time.perf_counter() - t0)
-times.sort()
-print("RESULT", json.dumps(times[len(times) // 2]))
+    walls.append(time.perf_counter() - t0)
+    cpus.append(time.process_time() - c0)
+walls.sort()
+cpus.sort()
+print("RESULT", json.dumps([walls[len(walls) // 2], cpus[len(cpus) // 2]]))
 """
 
 
@@ -112,21 +115,25 @@ def overhead(rounds, scale, reps):
                 results[m, w].append(child_time(
                     m, w, scale, 1 if m.startswith("builtin") else reps))
         print("  round %d/%d done" % (r + 1, rounds), file=sys.stderr)
-    print("\n## Overhead (median of %d rounds; time / untraced)\n" % rounds)
-    print("| workload | untraced s | " + " | ".join(MODES[1:]) + " |")
-    print("|---|---:|" + "---:|" * (len(MODES) - 1))
-    geo = {m: [] for m in MODES[1:]}
-    for w in WORKLOADS:
-        base = statistics.median(results["untraced", w])
-        row = ["%s" % w, "%.3f" % base]
-        for m in MODES[1:]:
-            ratio = statistics.median(results[m, w]) / base
-            geo[m].append(ratio)
-            row.append("%.2fx" % ratio)
-        print("| " + " | ".join(row) + " |")
-    print("| geomean | | " + " | ".join(
-        "%.2fx" % math.exp(sum(map(math.log, geo[m])) / len(geo[m]))
-        for m in MODES[1:]) + " |")
+    for index, what in ((1, "process CPU time (all threads, merger "
+                         "included)"), (0, "wall time")):
+        print("\n## Overhead: %s / untraced (median of %d rounds)\n"
+              % (what, rounds))
+        print("| workload | untraced s | " + " | ".join(MODES[1:]) + " |")
+        print("|---|---:|" + "---:|" * (len(MODES) - 1))
+        geo = {m: [] for m in MODES[1:]}
+        for w in WORKLOADS:
+            base = statistics.median(x[index] for x in results["untraced", w])
+            row = ["%s" % w, "%.3f" % base]
+            for m in MODES[1:]:
+                ratio = statistics.median(
+                    x[index] for x in results[m, w]) / base
+                geo[m].append(ratio)
+                row.append("%.2fx" % ratio)
+            print("| " + " | ".join(row) + " |")
+        print("| geomean | | " + " | ".join(
+            "%.2fx" % math.exp(sum(map(math.log, geo[m])) / len(geo[m]))
+            for m in MODES[1:]) + " |")
 
 
 # --- 2. accuracy ---------------------------------------------------------------
