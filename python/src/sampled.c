@@ -48,6 +48,16 @@ atomic_int ftmpy_sample_record_all;
  * zeroed, loaded with acquire by every add/take/has. */
 static _Atomic(bucket *) table;
 static chain **chains; /* NBUCKET heads, guarded by stripes[] */
+/* Per bucket, how many addresses of the set hash there (slots and chain;
+ * 0xFFFF is sticky: "maybe", never decremented again).  16 KiB that stay
+ * in the cache: a free of an unsampled address reads one uint16 here and,
+ * for an empty bucket (nearly always while the set is small against 8192
+ * buckets), never touches the table's 512 KiB.  Incremented before the
+ * address is stored, decremented after it is removed, so whenever an
+ * address is in the set its bucket's count is >= 1 for any thread that
+ * the program has ordered after its allocation (sampled.h's argument
+ * applied to this counter's modification order). */
+static atomic_ushort occ[NBUCKET];
 static pthread_mutex_t stripes[NSTRIPE];
 static atomic_uint_fast64_t g_seed;
 static atomic_int g_seeded;
@@ -181,6 +191,7 @@ int ftmpy_sampled_configure(uint64_t mean, const uint64_t *seed,
                                       memory_order_relaxed);
             }
             atomic_store_explicit(&cur[b].over, 0, memory_order_relaxed);
+            atomic_store_explicit(&occ[b], 0, memory_order_relaxed);
             chain *n = chains[b];
             while (n != NULL) {
                 chain *next = n->next;
@@ -214,6 +225,30 @@ void ftmpy_sampled_disable(void)
     atomic_store_explicit(&ftmpy_sample_mean, 0, memory_order_relaxed);
 }
 
+static void occ_inc(unsigned b)
+{
+    unsigned short v = atomic_load_explicit(&occ[b], memory_order_relaxed);
+    do {
+        if (v == 0xFFFF) {
+            return;
+        }
+    } while (!atomic_compare_exchange_weak_explicit(
+        &occ[b], &v, (unsigned short)(v + 1), memory_order_relaxed,
+        memory_order_relaxed));
+}
+
+static void occ_dec(unsigned b)
+{
+    unsigned short v = atomic_load_explicit(&occ[b], memory_order_relaxed);
+    do {
+        if (v == 0xFFFF || v == 0) {
+            return;
+        }
+    } while (!atomic_compare_exchange_weak_explicit(
+        &occ[b], &v, (unsigned short)(v - 1), memory_order_relaxed,
+        memory_order_relaxed));
+}
+
 static inline unsigned bucket_of(uintptr_t p)
 {
     uint64_t h = ((uint64_t)p >> 4) * UINT64_C(0x9E3779B97F4A7C15);
@@ -229,6 +264,7 @@ int ftmpy_sampled_add(uintptr_t p)
     unsigned b = bucket_of(p);
     bucket *bk = &tab[b];
     atomic_fetch_add_explicit(&st_sampled, 1, memory_order_relaxed);
+    occ_inc(b);
     for (unsigned k = 0; k < SLOTS; k++) {
         uintptr_t zero = 0;
         if (atomic_load_explicit(&bk->slot[k], memory_order_relaxed) == 0 &&
@@ -241,6 +277,7 @@ int ftmpy_sampled_add(uintptr_t p)
     chain *n = malloc(sizeof(*n));
     if (n == NULL) {
         atomic_fetch_add_explicit(&st_add_oom, 1, memory_order_relaxed);
+        occ_dec(b);
         return -1;
     }
     n->p = p;
@@ -264,11 +301,15 @@ static int find(uintptr_t p, int take)
         return 0;
     }
     unsigned b = bucket_of(p);
+    if (atomic_load_explicit(&occ[b], memory_order_relaxed) == 0) {
+        return 0; /* the common case: nothing sampled hashes here */
+    }
     bucket *bk = &tab[b];
     for (unsigned k = 0; k < SLOTS; k++) {
         if (atomic_load_explicit(&bk->slot[k], memory_order_relaxed) == p) {
             if (take) {
                 atomic_store_explicit(&bk->slot[k], 0, memory_order_relaxed);
+                occ_dec(b);
             }
             return 1;
         }
@@ -293,6 +334,7 @@ static int find(uintptr_t p, int take)
     }
     pthread_mutex_unlock(m);
     if (gone != NULL) {
+        occ_dec(b);
         free(gone);
         atomic_fetch_sub_explicit(&st_chain_bytes, sizeof(*gone),
                                   memory_order_relaxed);

@@ -26,7 +26,9 @@
  * set holds every live sampled address: an open table of 64-byte buckets
  * (7 address slots and an overflow count) indexed by a hash of the
  * address, with a mutex-guarded chain per bucket for the rare bucket that
- * fills up.  A free reads ONE cache line in the common case.
+ * fills up.  A free first reads its bucket's 16-bit count in a 16 KiB
+ * array that stays cached (sampled.c: `occ`); only for a non-empty
+ * bucket does it read the bucket's cache line.
  *   - add(p): CAS a slot from 0 to p (lock-free), else append p to the
  *     bucket's chain under its stripe mutex and bump the bucket's
  *     overflow count.
