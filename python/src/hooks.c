@@ -557,7 +557,8 @@ static inline void note_alloc(tcache *t, int raw, void *p, size_t size)
 
 /* Any mode: whether a free of p must be recorded.  Sampled mode: only if p
  * is a live sampled block (and it leaves the set); an unsampled free
- * reads one cache line of the set and costs the engine nothing. */
+ * reads its bucket's count in the set (a cached uint16, nearly always 0)
+ * and costs the engine nothing. */
 static inline int must_record_free(void *p)
 {
     return sample_mean() == 0 || ftmpy_sampled_take((uintptr_t)p) ||
