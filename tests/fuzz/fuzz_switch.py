@@ -6,7 +6,9 @@ raises ``SwitchError`` whose message is one line of bounded length (the
 switch prints it and exits 1, like the builtin's -X tracemalloc=bad); and
 its verdict agrees with the builtin's rule, written here independently: C
 isspace() blanks, an optional sign, ASCII digits only, the value in range.
-``requested_nframe`` gives -X precedence over the environment variable.
+``requested_nframe`` gives -X precedence over the environment variable;
+``parse_switch`` (the number plus comma-separated options) returns a valid
+number and known options or raises SwitchError with a one-line message.
 """
 
 import sys
@@ -44,13 +46,27 @@ def TestOneInput(data):
     else:
         assert type(got) is int and 0 <= got <= _switch.MAX_NFRAME, got
     assert got == builtin_rule(text), (text[:80], got, builtin_rule(text))
+    # The whole value: the number, then options after commas (sampled and
+    # continuous mode).  Without a comma it is parse_nframe's answer.
+    try:
+        whole = _switch.parse_switch(text, "FASTTRACEMALLOC")
+    except _switch.SwitchError as exc:
+        msg = str(exc)
+        assert "\n" not in msg and len(msg) < 300, msg
+        whole = None
+    else:
+        nframe, options = whole
+        assert type(nframe) is int and 0 <= nframe <= _switch.MAX_NFRAME
+        assert set(options) <= set(_switch.OPTIONS), options
+    if "," not in text:
+        assert (whole[0] if whole else None) == got
     env = {"FASTTRACEMALLOC": "3"}
     try:
         both = _switch.requested_nframe({"fasttracemalloc": text}, env, False)
     except _switch.SwitchError:
-        assert got is None
+        assert whole is None
     else:
-        assert both == got
+        assert both == whole[0]
 
 
 atheris.Setup(sys.argv, TestOneInput)
