@@ -106,7 +106,8 @@ def child_time(mode, workload, scale, reps):
     raise RuntimeError("no result from %s/%s" % (mode, workload))
 
 
-def overhead(rounds, scale, reps):
+def overhead(rounds, scale, reps, modes=MODES):
+    MODES = modes
     results = {(m, w): [] for m in MODES for w in WORKLOADS}
     for r in range(rounds):
         for w in WORKLOADS:
@@ -281,14 +282,19 @@ def main():
                     help="tiny sizes: a smoke run, numbers meaningless")
     ap.add_argument("--skip", default="",
                     help="comma-separated: overhead, accuracy, pause")
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help="comma-separated subset of %s (untraced always "
+                         "runs)" % ", ".join(MODES))
     args = ap.parse_args()
     if args.quick:
         args.rounds, args.reps, args.scale, args.seeds = 1, 1, 0.05, 3
     skip = set(filter(None, args.skip.split(",")))
     print("# fasttracemalloc sampled mode (%s, %s)"
           % (sys.version.split()[0], time.strftime("%Y-%m-%d %H:%M")))
+    modes = ("untraced",) + tuple(
+        m for m in MODES[1:] if m in args.modes.split(","))
     if "overhead" not in skip:
-        overhead(args.rounds, args.scale, args.reps)
+        overhead(args.rounds, args.scale, args.reps, modes)
     if "accuracy" not in skip:
         accuracy(args.seeds, args.scale if args.quick else 1.0)
     if "pause" not in skip:
