@@ -32,7 +32,8 @@ DEFAULT_MEAN_BYTES = 512 * 1024
 MAX_MEAN_BYTES = 1 << 40
 
 
-def start_sampled(nframe=1, *, mean_bytes=DEFAULT_MEAN_BYTES, seed=None):
+def start_sampled(nframe=1, *, mean_bytes=DEFAULT_MEAN_BYTES, seed=None,
+                  restamp=False):
     """Start tracing a sample of Python memory allocations.
 
     Allocations are sampled by bytes as a Poisson process: on average one
@@ -42,7 +43,14 @@ def start_sampled(nframe=1, *, mean_bytes=DEFAULT_MEAN_BYTES, seed=None):
     bytes.  Snapshots, get_traced_memory() and statistics are then unbiased
     estimates in bytes.  *seed* (an int) makes the choice reproducible for
     a single thread.  Tracebacks keep at most *nframe* frames, as with
-    start().  Does nothing if already tracing (as start() does)."""
+    start().  Does nothing if already tracing (as start() does).
+
+    *restamp* (3.13+): give a sampled object that CPython hands out again
+    from a free list the traceback of its new creation, as exact mode
+    does.  Off by default: it makes CPython call the tracer on every
+    object creation and destruction, which costs more than the rest of
+    sampled mode; without it such a block keeps its first traceback (as
+    on 3.11 and 3.12), its bytes are counted all the same."""
     if type(nframe) is bool or not isinstance(nframe, int):
         raise TypeError("nframe must be an int, not %s"
                         % type(nframe).__name__)
@@ -60,7 +68,7 @@ def start_sampled(nframe=1, *, mean_bytes=DEFAULT_MEAN_BYTES, seed=None):
     if start is None:
         raise RuntimeError("sampled mode needs the fasttracemalloc engine "
                            "(FASTTRACEMALLOC_BACKEND=builtin has none)")
-    start(nframe, mean_bytes, seed)
+    start(nframe, mean_bytes, seed, False, bool(restamp))
 
 
 def get_sampling():

@@ -66,7 +66,10 @@
  * enters the sampled-address set and is recorded with its scaled size.  A
  * free is recorded only if its address leaves the set; a retrace only if
  * the block is in it; a realloc is a free plus a sampled-on-its-own
- * allocation (realloc_sampled).  Why a set in the extension rather than
+ * allocation (realloc_sampled).  Free-list objects are re-stamped only if
+ * the session asked for it (ftmpy_sample_restamp): the PyRefTracer call
+ * on every object creation and destruction is the sampled mode's largest
+ * cost on 3.13+.  Why a set in the extension rather than
  * an engine event per free: see sampled.h and README ("Sampled mode").
  *
  * Free-list objects (3.13+).  CPython hands out list, dict, float, tuple,
@@ -757,6 +760,24 @@ static _Thread_local int in_ref_event;
 static int on_ref_event(PyObject *op, PyRefTracerEvent event, void *data)
 {
     (void)data;
+    /* Fast paths while no other tracer is chained below ours (the usual
+     * case; prev_tracer is only written under the GIL/module lock while
+     * hooks are swapped): a DESTROY needs nothing, and in sampled mode a
+     * CREATE of an unsampled block (nearly all) needs nothing either --
+     * neither touches the thread's state. */
+    if (prev_tracer == NULL) {
+        if (event != PyRefTracer_CREATE || !tracing()) {
+            return 0;
+        }
+        if (sample_mean() != 0 &&
+            !atomic_load_explicit(&ftmpy_sample_record_all,
+                                  memory_order_relaxed) &&
+            !ftmpy_sampled_has(
+                (uintptr_t)op -
+                (uintptr_t)ftmpy_object_preheader(Py_TYPE(op)))) {
+            return 0;
+        }
+    }
     if (in_ref_event) {
         return 0;
     }
@@ -850,7 +871,10 @@ void ftmpy_hooks_install(uint16_t nframe)
         PyMem_SetAllocator(hooks[i].domain, &ours);
         in_chain[i] = 1;
     }
-    tracer_install();
+    if (sample_mean() == 0 ||
+        atomic_load_explicit(&ftmpy_sample_restamp, memory_order_relaxed)) {
+        tracer_install(); /* sampled mode: only if asked (sampled.h) */
+    }
     atomic_store_explicit(&g_tracing, 1, memory_order_relaxed);
 }
 

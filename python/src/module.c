@@ -184,7 +184,7 @@ PyDoc_STRVAR(start_doc,
              "nframe frames per traceback.");
 
 static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
-                               int record_all);
+                               int record_all, int restamp);
 
 static PyObject *m_start(PyObject *Py_UNUSED(mod), PyObject *const *args,
                          Py_ssize_t nargs)
@@ -205,20 +205,21 @@ static PyObject *m_start(PyObject *Py_UNUSED(mod), PyObject *const *args,
                      (unsigned long)MAX_NFRAME);
         return NULL;
     }
-    return start_session(n, 0, NULL, 0);
+    return start_session(n, 0, NULL, 0, 0);
 }
 
 /* Start a session (exact if mean == 0, else sampled with period mean and
  * the optional seed).  n is valid.  Already tracing: no change. */
 static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
-                               int record_all)
+                               int record_all, int restamp)
 {
     lock_module();
     if (tracing) {
         unlock_module();
         Py_RETURN_NONE; /* like the builtin: already tracing, no change */
     }
-    if (mean != 0 && ftmpy_sampled_configure(mean, seed, record_all) < 0) {
+    if (mean != 0 &&
+        ftmpy_sampled_configure(mean, seed, record_all, restamp) < 0) {
         unlock_module();
         return PyErr_NoMemory();
     }
@@ -257,24 +258,29 @@ static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
 
 PyDoc_STRVAR(start_sampled_doc,
              "_start_sampled($module, nframe, mean_bytes, seed,\n"
-             "               record_all_frees=False, /)\n--\n\n"
+             "               record_all_frees=False, restamp=False, /)\n"
+             "--\n\n"
              "Start tracing a Poisson sample of allocations, one sample per\n"
              "mean_bytes bytes allocated on average (seed: None or an int).\n"
              "The package's start_sampled() checks the arguments.\n"
-             "record_all_frees: benchmark knob (sampled.h).");
+             "record_all_frees: benchmark knob; restamp: re-stamp\n"
+             "free-list objects on 3.13+ (sampled.h).");
 
 static PyObject *m_start_sampled(PyObject *Py_UNUSED(mod),
                                  PyObject *const *args, Py_ssize_t nargs)
 {
     int n;
-    if (nargs != 3 && nargs != 4) {
+    if (nargs < 3 || nargs > 5) {
         PyErr_Format(PyExc_TypeError,
-                     "_start_sampled expected 3 or 4 arguments, got %zd",
+                     "_start_sampled expected 3 to 5 arguments, got %zd",
                      nargs);
         return NULL;
     }
-    int record_all = 0;
-    if (nargs == 4 && (record_all = PyObject_IsTrue(args[3])) < 0) {
+    int record_all = 0, restamp = 0;
+    if (nargs >= 4 && (record_all = PyObject_IsTrue(args[3])) < 0) {
+        return NULL;
+    }
+    if (nargs >= 5 && (restamp = PyObject_IsTrue(args[4])) < 0) {
         return NULL;
     }
     if (as_c_int(args[0], &n) < 0) {
@@ -305,7 +311,7 @@ static PyObject *m_start_sampled(PyObject *Py_UNUSED(mod),
         }
     }
     return start_session(n, (uint64_t)mean, has_seed ? &seed : NULL,
-                         record_all);
+                         record_all, restamp);
 }
 
 PyDoc_STRVAR(get_sampling_doc,

@@ -43,6 +43,7 @@ typedef struct bucket {
 atomic_uint_fast64_t ftmpy_sample_mean;
 atomic_uint ftmpy_sample_session;
 atomic_int ftmpy_sample_record_all;
+atomic_int ftmpy_sample_restamp;
 
 /* NBUCKET buckets, allocated once: stored with release after it is
  * zeroed, loaded with acquire by every add/take/has. */
@@ -164,7 +165,7 @@ static void init_stripes(void)
 }
 
 int ftmpy_sampled_configure(uint64_t mean, const uint64_t *seed,
-                            int record_all)
+                            int record_all, int restamp)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, init_stripes);
@@ -209,6 +210,8 @@ int ftmpy_sampled_configure(uint64_t mean, const uint64_t *seed,
                           memory_order_relaxed);
     atomic_store_explicit(&g_serial, 0, memory_order_relaxed);
     atomic_store_explicit(&ftmpy_sample_record_all, record_all,
+                          memory_order_relaxed);
+    atomic_store_explicit(&ftmpy_sample_restamp, restamp,
                           memory_order_relaxed);
     atomic_store_explicit(&ftmpy_sample_mean, mean, memory_order_relaxed);
     unsigned sess =

@@ -77,6 +77,12 @@ extern atomic_uint_fast64_t ftmpy_sample_mean;
  * measure what the set saves (bench/sampled_bench.py).  The set is still
  * kept (realloc and correctness need it).  Written by configure. */
 extern atomic_int ftmpy_sample_record_all;
+/* Whether a sampled session re-stamps free-list objects (3.13+, hooks.c
+ * "Free-list objects").  Off by default: CPython then calls no tracer on
+ * every object creation and destruction, which costs more than everything
+ * else the sampled mode does (README "Sampled mode").  Written by
+ * configure, read by ftmpy_hooks_install right after it. */
+extern atomic_int ftmpy_sample_restamp;
 /* Bumped by every configure; samplers redraw when theirs differs. */
 extern atomic_uint ftmpy_sample_session;
 
@@ -117,7 +123,7 @@ size_t ftmpy_sample_scale(size_t size, uint64_t mean);
  * allocate in the session (deterministic for one thread).  0, or -1 if
  * the table cannot be allocated (no exception set). */
 int ftmpy_sampled_configure(uint64_t mean, const uint64_t *seed,
-                            int record_all);
+                            int record_all, int restamp);
 /* Back to exact mode (stop()). */
 void ftmpy_sampled_disable(void);
 

@@ -577,3 +577,47 @@ def test_threads_alloc_and_free_across_threads(stopped):
         assert fasttracemalloc._engine._stats()["sampled_add_oom"] == 0
     finally:
         fasttracemalloc.stop()
+
+
+RESTAMP_SCRIPT = """\
+import gc, json, sys
+import fasttracemalloc as ftm
+
+def make():
+    return []                                   # line 5: the first list
+
+def reuse():
+    return []                                   # line 8: from the free list
+
+def case():
+    gc.collect()
+    first = make()
+    first = None                                # back to the free list
+    second = reuse()
+    tb = ftm.get_object_traceback(second)
+    return None if tb is None else tb[0].lineno
+
+out = {}
+ftm.start_sampled(1, mean_bytes=1, seed=1)      # every block is sampled
+out["default"] = case()
+ftm.stop()
+ftm.start_sampled(1, mean_bytes=1, seed=1, restamp=True)
+out["restamp"] = case()
+ftm.stop()
+print(json.dumps(out))
+"""
+
+
+def test_free_list_restamp_is_opt_in(tmp_path):
+    """By default sampled mode installs no PyRefTracer (its per-object cost
+    is the mode's largest on 3.13+): a sampled block reused from a free
+    list keeps its first traceback, as on 3.11/3.12.  restamp=True gives
+    it the new one on 3.13+, as exact mode does."""
+    import json
+    path = tmp_path / "restamp.py"
+    path.write_text(RESTAMP_SCRIPT)
+    proc = run_python(str(path))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out["default"] == 5, out
+    assert out["restamp"] == (8 if sys.version_info >= (3, 13) else 5), out
