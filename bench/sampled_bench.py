@@ -10,8 +10,8 @@ Owns: one script that prints three tables for the sampled mode
     process's median time, as a ratio to untraced.  Modes: untraced,
     builtin tracemalloc @25, fasttracemalloc exact @25, sampled @25 with a
     512 KiB mean, and sampled @25 with the private record_all_frees knob
-    (every free and retrace sent to the engine, as a design without the
-    sampled-address set would; python/src/sampled.h).
+    (every free sent to the engine, as a design without the sampled-address
+    set would; python/src/sampled.h).
  2. Accuracy.  A deterministic workload (blocks of fixed sizes kept alive,
     three lines: small, medium, large blocks) traced exactly once, then
     sampled at 512 KiB with seeds 1..N: per line the exact bytes and
