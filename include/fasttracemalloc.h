@@ -252,6 +252,11 @@ typedef struct ftm_stats {
     uint64_t session_events_lost;
     uint64_t session_traces_lost_oom;
     uint64_t session_tracebacks_lost_oom;
+    /* 1 while the merger thread runs.  0 while tracing means it could not
+     * be created (e.g. no address space for its stack): the engine stays
+     * exact, producers whose rings fill up merge themselves.  (Appended
+     * last.) */
+    uint64_t merger_thread;
 } ftm_stats;
 
 void ftm_get_stats(ftm_stats *out);

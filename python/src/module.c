@@ -520,6 +520,7 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
         put_u64(d, "tracebacks_lost_oom", st.tracebacks_lost_oom) < 0 ||
         put_u64(d, "ring_full_waits", st.ring_full_waits) < 0 ||
         put_u64(d, "producer_drains", st.producer_drains) < 0 ||
+        put_u64(d, "merger_thread", st.merger_thread) < 0 ||
         put_u64(d, "threads_registered", st.threads_registered) < 0 ||
         put_u64(d, "rings_reclaimed", st.rings_reclaimed) < 0 ||
         put_u64(d, "live_traces", st.live_traces) < 0 ||
