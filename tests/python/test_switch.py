@@ -7,9 +7,15 @@ cases specific to a .pth-based switch.  The switch lives in
 fasttracemalloc_switch.pth, so these tests need the package pip-installed.
 """
 
+import os
+import resource
+import subprocess
+import sys
+import sysconfig
+
 import pytest
 
-from conftest import needs_engine, needs_pth, run_python
+from conftest import child_env, needs_engine, needs_pth, run_python
 
 pytestmark = needs_pth
 
@@ -284,3 +290,95 @@ def test_pass_to_children_after_subprocess_was_imported(switch):
     for args in json.loads(ok(*switch, "-c", code)):
         assert [o for o in xoptions_in(args)
                 if o.startswith("fasttracemalloc")] == ["fasttracemalloc=8"]
+
+
+# --- under an address-space limit (ulimit -v) -------------------------------
+#
+# The switch must never end start-up: where the untraced program runs, the
+# traced one runs too, traced or (with one line on stderr) untraced.  And
+# the engine must not need much more address space than the program: its
+# merger thread used to get the default 8 MiB stack, so under a limit a few
+# MiB above the program's own peak it could not start (issue 11).
+
+VMPEAK = ("for l in open('/proc/self/status'):\n"
+          "    if l.startswith('VmPeak:'): print(int(l.split()[1]))")
+RAN = ("import sys\n"
+       "m = sys.modules.get('fasttracemalloc._fasttracemalloc')\n"
+       "print('ran', m is not None and m.is_tracing(),"
+       " m is not None and m._stats()['merger_thread'])")
+START_FAILED = "fasttracemalloc: cannot start tracing ("
+
+needs_plain_address_space = pytest.mark.skipif(
+    "asan" in os.environ.get("LD_PRELOAD", "")
+    or "jemalloc" in os.environ.get("LD_PRELOAD", "")
+    or bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+    reason="address-space limits are meaningless under ASan (terabytes of "
+           "shadow) and mimalloc (free-threaded builds reserve large "
+           "segments); under a jemalloc preload, jemalloc 5.3 itself "
+           "segfaults in mallocx on a new thread once RLIMIT_AS runs out "
+           "(see issue 11's note)")
+
+
+def run_limited(extra_kib, code, **env):
+    """Run *code* with RLIMIT_AS set to the untraced program's own peak
+    address space (VmPeak, measured in a first run) plus *extra_kib*."""
+    base = int(ok("-c", VMPEAK))
+    limit = (base + extra_kib) * 1024
+
+    def limit_address_space():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return subprocess.run([sys.executable, "-c", code],
+                          env=child_env(**env), capture_output=True,
+                          text=True, timeout=120,
+                          preexec_fn=limit_address_space)
+
+
+@needs_plain_address_space
+def test_switch_never_ends_startup_under_an_address_limit():
+    """From the program's own peak upwards: wherever the untraced program
+    runs, the switch either traces it, or says in one line that it cannot
+    (the extension cannot be mapped, the engine gets no memory) and runs it
+    untraced, instead of ending in "Fatal Python error: init_import_site"
+    with a traceback from its .pth.  Just above the peak a traced start-up
+    may still run out of memory after the switch succeeded (in site.py,
+    another .pth, the program): tracing needs memory, as the builtin's
+    does.  That is allowed only below 3 MiB over the peak; from there on
+    every start-up is traced, with the merger thread."""
+    failed_once = False
+    untraced_ran = 0
+    for extra in range(0, 8192 + 1, 256):
+        untraced = run_limited(extra, RAN)
+        if untraced.returncode != 0:
+            continue  # too tight for the program itself: not the question
+        untraced_ran += 1
+        traced = run_limited(extra, RAN, FASTTRACEMALLOC="25")
+        if traced.returncode != 0:
+            assert extra < 3072, (extra, traced.stderr)
+            continue
+        assert traced.stdout.split()[0] == "ran", (extra, traced.stdout)
+        if traced.stderr:
+            # one line, naming the error; nothing else (no traceback)
+            lines = traced.stderr.splitlines()
+            assert len(lines) == 1 and lines[0].startswith(START_FAILED), \
+                (extra, traced.stderr)
+            assert lines[0].endswith("the program runs untraced")
+            assert traced.stdout.split()[1] == "False", traced.stdout
+            failed_once = True
+        else:
+            assert traced.stdout.split()[1] == "True", (extra, traced.stdout)
+            if extra >= 3072:
+                assert traced.stdout.split()[2] == "1", (extra, traced.stdout)
+    assert untraced_ran >= 24, untraced_ran
+    # Just above the program's own peak nothing is left for the engine:
+    # the one-line path above really ran.
+    assert failed_once
+
+
+@needs_plain_address_space
+def test_merger_thread_starts_a_few_mib_above_the_program():
+    proc = run_limited(4096, RAN, FASTTRACEMALLOC="25")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    # tracing, and with its merger thread (an 8 MiB stack did not fit)
+    assert proc.stdout.split() == ["ran", "True", "1"], proc.stdout
