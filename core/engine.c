@@ -849,6 +849,7 @@ void ftm_get_stats(ftm_stats *out)
     out->producer_drains = rs.drains;
     out->threads_registered = rs.threads_registered;
     out->rings_reclaimed = rs.rings_reclaimed;
+    out->rings_untouched_bytes = rs.untouched_bytes;
 
     pthread_mutex_lock(&E.gen_lock);
     out->tracebacks = E.cur != NULL ? ftm_tb_pool_count(E.cur->pool) : 0;
