@@ -61,6 +61,12 @@ del missing
 # nothing to swap and no builtin to take over from.
 is_builtin = engine.__name__ == "_tracemalloc"
 
+# Extensions imported while the engine traces get their C API calls
+# (PyTraceMalloc_Track/Untrack) routed to it (see _capi).
+if not is_builtin:
+    from . import _capi
+    _capi.install(engine)
+
 
 def _nothing():
     pass

@@ -181,9 +181,12 @@ def test_children_inherit_env_switch():
 
 CODE_MODULES = "import sys, json; print(json.dumps(sorted(sys.modules)))"
 # What the switch itself may add at start-up: the engine and the package
-# modules that load it (the builtin's -X tracemalloc imports nothing).
+# modules that load it (the builtin's -X tracemalloc imports nothing);
+# _capi is the extension-loader hook that must be in place before the
+# program imports its first extension.
 SWITCH_MODULES = {"_tracemalloc", "fasttracemalloc", "fasttracemalloc._backend",
-                  "fasttracemalloc._fasttracemalloc", "fasttracemalloc._switch"}
+                  "fasttracemalloc._capi", "fasttracemalloc._fasttracemalloc",
+                  "fasttracemalloc._switch"}
 
 
 @needs_engine
