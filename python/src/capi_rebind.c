@@ -31,12 +31,14 @@
  * module.c), so a rewritten slot behaves exactly as the original then,
  * including when the builtin tracemalloc is the one tracing.
  *
- * When slots are rewritten.  On start() (ftmpy_capi_rebind), and by the
- * package's hook on ExtensionFileLoader.create_module while tracing
- * (fasttracemalloc/_capi.py): the new extension is dlopen()ed with the
- * interpreter's own flags before the interpreter opens it (same handle),
- * its slots rewritten, and only then does the interpreter run its
- * PyInit, so Track calls made by the init function are seen too.  A scan
+ * When slots are rewritten.  On start() (ftmpy_capi_rebind), and by our
+ * wrapper of ExtensionFileLoader.create_module (installed by the package
+ * at import: _backend.py) while tracing: the new extension is dlopen()ed
+ * with the interpreter's own flags before the interpreter opens it (same
+ * handle), its slots rewritten, and only then does the interpreter run
+ * its PyInit, so Track calls made by the init function are seen too.  The
+ * wrapper is C, so it adds no frame to the tracebacks of what the init
+ * allocates.  A scan
  * is skipped entirely when the loader's dlpi_adds counter has not moved
  * since the last one.
  *
@@ -517,7 +519,112 @@ int ftmpy_capi_rebind(void)
     return 1;
 }
 
-/* ---- the package's extension-loader hook (fasttracemalloc/_capi.py) --- */
+/* ---- the extension-loader hook ---------------------------------------- */
+
+/* The original ExtensionFileLoader.create_module (strong reference, kept
+ * for the life of the process: the hook is never removed).  Written once,
+ * by _capi_hook_loader during the package's import (the import lock
+ * serialises it), BEFORE the wrapper is published on the class. */
+static PyObject *orig_create_module;
+
+#if FTMPY_CAN_REBIND
+/* Open the extension `loader` is about to load with the interpreter's own
+ * dlopen flags and rewrite its slots.  Returns the handle to close once
+ * the interpreter has opened it too, or NULL (nothing opened: the
+ * interpreter's own dlopen then reports any error).  Never raises. */
+static void *preload(PyObject *loader)
+{
+    void *h = NULL;
+    PyObject *path = PyObject_GetAttrString(loader, "path");
+    PyObject *bytes = NULL;
+    PyObject *getflags = PySys_GetObject("getdlopenflags"); /* borrowed */
+    PyObject *flags = getflags ? PyObject_CallNoArgs(getflags) : NULL;
+    if (path != NULL && flags != NULL && PyUnicode_FSConverter(path, &bytes)) {
+        long fl = PyLong_AsLong(flags);
+        if (!(fl == -1 && PyErr_Occurred()) && fl >= INT_MIN &&
+            fl <= INT_MAX) {
+            h = dlopen(PyBytes_AS_STRING(bytes), (int)fl);
+            if (h != NULL) {
+                (void)do_rebind();
+            }
+        }
+    }
+    PyErr_Clear();
+    Py_XDECREF(bytes);
+    Py_XDECREF(flags);
+    Py_XDECREF(path);
+    return h;
+}
+#endif
+
+/* create_module(self, spec), installed as an instance method of
+ * ExtensionFileLoader.  In C, so that it adds no Python frame to the
+ * tracebacks of what the extension's init allocates (the builtin's show
+ * importlib's frames only).  While tracing: preload (its own work runs
+ * in the thread's "do not trace" scope), the original, then a rescan for
+ * whatever the init loaded in turn.  Otherwise: the original alone. */
+static PyObject *hook_create_module(PyObject *Py_UNUSED(self),
+                                    PyObject *const *args, Py_ssize_t nargs)
+{
+    if (refused || !ftmpy_hooks_is_tracing() || nargs < 1) {
+        return PyObject_Vectorcall(orig_create_module, args, (size_t)nargs,
+                                   NULL);
+    }
+    void *h = NULL;
+#if FTMPY_CAN_REBIND
+    ftmpy_suppress_begin();
+    h = preload(args[0]);
+    ftmpy_suppress_end();
+#endif
+    PyObject *mod =
+        PyObject_Vectorcall(orig_create_module, args, (size_t)nargs, NULL);
+#if FTMPY_CAN_REBIND
+    if (h != NULL) {
+        dlclose(h);
+    }
+    (void)do_rebind();
+#endif
+    return mod;
+}
+
+static PyMethodDef hook_def = {
+    "create_module", (PyCFunction)(void (*)(void))hook_create_module,
+    METH_FASTCALL,
+    "create_module(self, spec)\n--\n\nfasttracemalloc's wrapper: routes "
+    "the extension's C API tracing calls to the engine, then creates the "
+    "module as the original does."};
+
+/* _capi_hook_loader(cls): wrap cls.create_module (idempotent). */
+static PyObject *py_hook_loader(PyObject *Py_UNUSED(mod), PyObject *cls)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "_capi_hook_loader: a class");
+        return NULL;
+    }
+    if (orig_create_module != NULL) {
+        Py_RETURN_NONE; /* one loader class per process: already done */
+    }
+    PyObject *orig = PyObject_GetAttrString(cls, "create_module");
+    if (orig == NULL) {
+        return NULL;
+    }
+    PyObject *fn = PyCFunction_New(&hook_def, NULL);
+    PyObject *meth = fn ? PyInstanceMethod_New(fn) : NULL;
+    Py_XDECREF(fn);
+    if (meth == NULL) {
+        Py_DECREF(orig);
+        return NULL;
+    }
+    orig_create_module = orig; /* keeps the reference */
+    if (PyObject_SetAttrString(cls, "create_module", meth) < 0) {
+        Py_DECREF(meth);
+        orig_create_module = NULL;
+        Py_DECREF(orig);
+        return NULL;
+    }
+    Py_DECREF(meth);
+    Py_RETURN_NONE;
+}
 
 static PyObject *py_rebind(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(a))
 {
@@ -529,58 +636,13 @@ static PyObject *py_rebind(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(a))
     Py_RETURN_NONE;
 }
 
-/* _capi_preload(path, flags): open the extension at `path` with the
- * interpreter's dlopen flags and rewrite its slots before the interpreter
- * opens it (same handle) and runs its init function.  Returns a handle for
- * _capi_unload(), or 0 if nothing was opened (refused, or dlopen failed:
- * the interpreter's own dlopen then reports the error). */
-static PyObject *py_preload(PyObject *Py_UNUSED(mod), PyObject *args)
-{
-    PyObject *path = NULL;
-    int flags = 0;
-    if (!PyArg_ParseTuple(args, "O&i:_capi_preload", PyUnicode_FSConverter,
-                          &path, &flags)) {
-        return NULL;
-    }
-    void *h = NULL;
-#if FTMPY_CAN_REBIND
-    if (!refused) {
-        h = dlopen(PyBytes_AS_STRING(path), flags);
-        if (h != NULL) {
-            (void)do_rebind();
-        }
-    }
-#else
-    (void)flags;
-#endif
-    Py_DECREF(path);
-    return PyLong_FromVoidPtr(h);
-}
-
-static PyObject *py_unload(PyObject *Py_UNUSED(mod), PyObject *arg)
-{
-    void *h = PyLong_AsVoidPtr(arg);
-    if (h == NULL && PyErr_Occurred()) {
-        return NULL;
-    }
-#if FTMPY_CAN_REBIND
-    if (h != NULL) {
-        dlclose(h);
-    }
-#endif
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef capi_methods[] = {
+    {"_capi_hook_loader", py_hook_loader, METH_O,
+     "_capi_hook_loader($module, cls, /)\n--\n\nWrap cls.create_module so "
+     "that extensions loaded while tracing are rebound (private)."},
     {"_capi_rebind", py_rebind, METH_NOARGS,
      "_capi_rebind($module, /)\n--\n\nRewrite the C API slots of objects "
-     "loaded since the last scan (private)."},
-    {"_capi_preload", py_preload, METH_VARARGS,
-     "_capi_preload($module, path, flags, /)\n--\n\nOpen an extension and "
-     "rewrite its C API slots before its init runs (private)."},
-    {"_capi_unload", py_unload, METH_O,
-     "_capi_unload($module, handle, /)\n--\n\nClose a handle of "
-     "_capi_preload (private)."},
+     "loaded since the last scan (private: tests, benchmarks)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -31,8 +31,10 @@ void ftmpy_capi_init(void);
  * raised (an exception is set).  start() calls it before starting. */
 int ftmpy_capi_rebind(void);
 
-/* Add _capi_rebind(), _capi_preload() and _capi_unload() (private, for the
- * package's extension-loader hook: fasttracemalloc/_capi.py) to `mod`. */
+/* Add _capi_hook_loader(cls) (wraps cls.create_module, i.e. importlib's
+ * ExtensionFileLoader's, so that extensions loaded while tracing are
+ * rebound before their init runs; the package calls it at import) and
+ * _capi_rebind() (a scan now; tests and benchmarks) to `mod`. */
 int ftmpy_capi_add_functions(PyObject *mod);
 
 /* Add the capi_* counters to a _stats() dict.  0, or -1 with an

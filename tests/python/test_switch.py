@@ -181,12 +181,9 @@ def test_children_inherit_env_switch():
 
 CODE_MODULES = "import sys, json; print(json.dumps(sorted(sys.modules)))"
 # What the switch itself may add at start-up: the engine and the package
-# modules that load it (the builtin's -X tracemalloc imports nothing);
-# _capi is the extension-loader hook that must be in place before the
-# program imports its first extension.
+# modules that load it (the builtin's -X tracemalloc imports nothing).
 SWITCH_MODULES = {"_tracemalloc", "fasttracemalloc", "fasttracemalloc._backend",
-                  "fasttracemalloc._capi", "fasttracemalloc._fasttracemalloc",
-                  "fasttracemalloc._switch"}
+                  "fasttracemalloc._fasttracemalloc", "fasttracemalloc._switch"}
 
 
 @needs_engine
