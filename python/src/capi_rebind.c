@@ -185,6 +185,21 @@ static int ntargets;
 static pthread_mutex_t scan_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long long last_adds; /* scan_lock */
 
+/* Objects already scanned (scan_lock), so that loading one extension
+ * scans only what is new.  An object is named by its load bias and the
+ * address of its program headers (unique among the objects loaded at one
+ * time).  Valid only while nothing was unloaded since it was filled
+ * (dlpi_subs == seen_subs): a dlclose() empties it, since a new object
+ * may then be loaded at a freed address. */
+typedef struct objkey {
+    uintptr_t addr;
+    uintptr_t phdr;
+} objkey;
+
+static objkey *seen;
+static size_t nseen, capseen;
+static unsigned long long seen_subs;
+
 void ftmpy_capi_init(void)
 {
     const char *env = getenv("_FASTTRACEMALLOC_REFUSE_REBIND");
@@ -220,7 +235,8 @@ typedef struct scan {
     uintptr_t self; /* an address inside our own object */
     slot *slots;    /* libc memory: never the traced allocators */
     size_t nslots, capslots;
-    char **objs; /* names of objects that have slots ("" = main) */
+    char **objs;  /* names of objects that have slots ("" = main) */
+    objkey *keys; /* their keys, parallel to objs */
     size_t nobjs, capobjs;
     size_t cur_obj; /* index of the object being scanned, or SIZE_MAX */
     int oom;
@@ -241,18 +257,45 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
     return 0;
 }
 
+static objkey key_of(const struct dl_phdr_info *info)
+{
+    return (objkey){info->dlpi_addr, (uintptr_t)info->dlpi_phdr};
+}
+
+static int is_seen(objkey k)
+{
+    for (size_t i = 0; i < nseen; i++) {
+        if (seen[i].addr == k.addr && seen[i].phdr == k.phdr) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Out of memory only means the object is scanned again next time. */
+static void mark_seen(objkey k)
+{
+    if (grow((void **)&seen, &capseen, nseen, sizeof(objkey)) == 0) {
+        seen[nseen++] = k;
+    }
+}
+
 static void add_slot(scan *s, const struct dl_phdr_info *info, uintptr_t addr,
                      uintptr_t value, int relro)
 {
     if (s->cur_obj == SIZE_MAX) {
+        size_t capkeys = s->capobjs;
         char *name = strdup(info->dlpi_name ? info->dlpi_name : "");
-        if (name == NULL || grow((void **)&s->objs, &s->capobjs, s->nobjs,
-                                 sizeof(char *)) < 0) {
+        if (name == NULL ||
+            grow((void **)&s->keys, &capkeys, s->nobjs, sizeof(objkey)) < 0 ||
+            grow((void **)&s->objs, &s->capobjs, s->nobjs, sizeof(char *)) <
+                0) {
             free(name);
             s->oom = 1;
             return;
         }
         s->cur_obj = s->nobjs;
+        s->keys[s->nobjs] = key_of(info);
         s->objs[s->nobjs++] = name;
     }
     if (grow((void **)&s->slots, &s->capslots, s->nslots, sizeof(slot)) < 0) {
@@ -334,6 +377,9 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
     scan *s = arg;
     (void)size;
+    if (is_seen(key_of(info))) {
+        return 0;
+    }
     const ElfW(Phdr) *dynph = NULL;
     dynview dv = {0};
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
@@ -398,13 +444,26 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
         scan_relocs(s, info, &dv, jmprel, pltrelsz, sizeof(ElfW(Rela)));
     }
     scan_relocs(s, info, &dv, rela, relasz, relaent);
-    return s->oom ? 1 : 0;
+    if (s->oom) {
+        return 1;
+    }
+    if (s->cur_obj == SIZE_MAX) {
+        mark_seen(key_of(info)); /* nothing to rewrite: done for good */
+    }
+    return 0;
 }
 
-static int read_adds(struct dl_phdr_info *info, size_t size, void *arg)
+typedef struct counters {
+    unsigned long long adds, subs;
+} counters;
+
+static int read_counters(struct dl_phdr_info *info, size_t size, void *arg)
 {
-    if (size >= offsetof(struct dl_phdr_info, dlpi_subs)) {
-        *(unsigned long long *)arg = info->dlpi_adds;
+    counters *c = arg;
+    if (size >=
+        offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
+        c->adds = info->dlpi_adds;
+        c->subs = info->dlpi_subs;
     }
     return 1; /* the counters are the same in every entry: stop */
 }
@@ -433,10 +492,14 @@ static int write_slot(const slot *sl, uintptr_t page)
  * call scans again). */
 static int rebind_locked(void)
 {
-    unsigned long long adds = 0;
-    dl_iterate_phdr(read_adds, &adds);
-    if (adds != 0 && adds == last_adds) {
+    counters c = {0, 0};
+    dl_iterate_phdr(read_counters, &c);
+    if (c.adds != 0 && c.adds == last_adds) {
         return 0;
+    }
+    if (c.adds == 0 || c.subs != seen_subs) {
+        nseen = 0; /* something was unloaded (or no counters): rescan all */
+        seen_subs = c.subs;
     }
     scan s = {.self = (uintptr_t)&w_track, .cur_obj = SIZE_MAX};
     dl_iterate_phdr(scan_object, &s);
@@ -448,24 +511,30 @@ static int rebind_locked(void)
         const char *name = s.objs[obj];
         /* Pin: waits for a load in progress; NULL if it went away. */
         void *h = dlopen(name[0] ? name : NULL, RTLD_LAZY | RTLD_NOLOAD);
+        int failed = 0;
         for (; i < s.nslots && s.slots[i].obj == obj; i++) {
             if (h == NULL || write_slot(&s.slots[i], page) < 0) {
                 atomic_fetch_add_explicit(&st_failures, 1,
                                           memory_order_relaxed);
+                failed = 1;
             }
         }
         if (h != NULL) {
             dlclose(h);
+        }
+        if (!failed) {
+            mark_seen(s.keys[obj]);
         }
     }
     for (size_t k = 0; k < s.nobjs; k++) {
         free(s.objs[k]);
     }
     free(s.objs);
+    free(s.keys);
     free(s.slots);
     atomic_fetch_add_explicit(&st_scans, 1, memory_order_relaxed);
     if (rc == 0) {
-        last_adds = adds;
+        last_adds = c.adds;
         atomic_store_explicit(&st_active, 1, memory_order_relaxed);
     }
     return rc;
