@@ -135,7 +135,7 @@ static gettb_fn orig_gettb;
 static int refused;
 static char reason[160];
 
-static atomic_uint_fast64_t st_scans;    /* full scans of the loaded set */
+static atomic_uint_fast64_t st_scans;    /* scans of new objects */
 static atomic_uint_fast64_t st_slots;    /* slots rewritten */
 static atomic_uint_fast64_t st_failures; /* slots found but not written */
 static atomic_uint_fast64_t st_refusals; /* start()s refused */
@@ -202,6 +202,11 @@ static unsigned long long seen_subs;
 
 void ftmpy_capi_init(void)
 {
+    static int done; /* PyInit may run again (sub-interpreters) */
+    if (done) {
+        return;
+    }
+    done = 1;
     const char *env = getenv("_FASTTRACEMALLOC_REFUSE_REBIND");
     if (env != NULL && strcmp(env, "1") == 0) {
         refuse("refused by _FASTTRACEMALLOC_REFUSE_REBIND=1");
