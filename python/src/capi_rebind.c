@@ -644,21 +644,20 @@ static PyObject *hook_create_module(PyObject *Py_UNUSED(self),
         return PyObject_Vectorcall(orig_create_module, args, (size_t)nargs,
                                    NULL);
     }
-    void *h = NULL;
 #if FTMPY_CAN_REBIND
     ftmpy_suppress_begin();
-    h = preload(args[0]);
+    void *h = preload(args[0]);
     ftmpy_suppress_end();
-#endif
     PyObject *mod =
         PyObject_Vectorcall(orig_create_module, args, (size_t)nargs, NULL);
-#if FTMPY_CAN_REBIND
     if (h != NULL) {
         dlclose(h);
     }
     (void)do_rebind();
-#endif
     return mod;
+#else
+    return PyObject_Vectorcall(orig_create_module, args, (size_t)nargs, NULL);
+#endif
 }
 
 static PyMethodDef hook_def = {
