@@ -78,6 +78,13 @@
  * touched the block in between.  3.11/3.12 have no public hook: there
  * free-list reuse keeps the block's first traceback (README).
  *
+ * C API (capi_rebind.c).  ftmpy_hooks_track/untrack record
+ * PyTraceMalloc_Track/Untrack in the caller's domain: Track captures like
+ * a RAW allocation (the GIL path if the caller holds the GIL, else the
+ * thread's own frames resolved on the spot; never taking the GIL), saves
+ * and restores `busy` so a Track made from inside an allocator under ours
+ * is still recorded, and honours `suppress`.
+ *
  * Shared fields: g_tracing, g_nframe -- relaxed atomics written by
  * install/uninstall (under the GIL; free-threaded: under the module lock,
  * module.c), read by every wrapper (a stale value only makes a wrapper

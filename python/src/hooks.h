@@ -68,8 +68,10 @@ void ftmpy_hooks_stats(ftmpy_hook_stats *out);
  * no thread state the "<unknown>" traceback.  Inside the thread's
  * "do not trace" scope nothing is recorded.  Returns 0, or -1 if the
  * thread's capture state or the engine's ring could not be allocated
- * (the builtin's -1: out of memory).  Untrack records the removal and
- * returns 0 (also for a block that is not traced). */
+ * (the builtin's -1: out of memory) or if the call comes from inside a
+ * realloc of our own wrapper (an allocator below ours calling Track; the
+ * engine drops and counts it).  Untrack records the removal and returns
+ * 0 (also for a block that is not traced). */
 int ftmpy_hooks_is_tracing(void);
 int ftmpy_hooks_track(unsigned int domain, uintptr_t ptr, size_t size);
 int ftmpy_hooks_untrack(unsigned int domain, uintptr_t ptr);

@@ -9,6 +9,9 @@
  * get_tracemalloc_memory(), _get_traces(), _get_object_traceback(obj);
  * plus _stats() (engine and module counters, for tests and diagnostics)
  * and _suspend()/_resume() (the package's per-thread "do not trace" scope).
+ * start() also routes the C API (PyTraceMalloc_Track/Untrack,
+ * _PyTraceMalloc_GetTraceback) to the engine, and the module carries
+ * capi_rebind.c's private _capi_hook_loader()/_capi_rebind().
  *
  * Differences from the builtin, on purpose:
  *   - _get_object_traceback() also subtracts the managed-dict pre-header
