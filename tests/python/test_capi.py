@@ -343,6 +343,34 @@ def test_numpy_imported_after_start_is_rebound(tmp_path):
     assert [str(script), line] in out["traces"][0][1], out
 
 
+SWITCH_NUMPY = r"""
+import json
+import numpy as np
+a = np.ones(10**6)  # the line
+import tracemalloc
+snap = tracemalloc.take_snapshot().filter_traces(
+    [tracemalloc.DomainFilter(True, 389047)])
+print(json.dumps([[t.size, [[f.filename, f.lineno] for f in t.traceback]]
+                  for t in snap.traces if t.size == 8 * 10**6]))
+"""
+
+
+@needs_numpy
+def test_numpy_under_the_startup_switch(tmp_path):
+    """FASTTRACEMALLOC=5: tracing starts before the program imports numpy
+    (the loader hook rebinds it), and the program's own `import
+    tracemalloc` reads the engine's answer."""
+    script = tmp_path / "switch_numpy.py"
+    script.write_text(SWITCH_NUMPY)
+    proc = run_python(str(script), FASTTRACEMALLOC="5")
+    assert proc.returncode == 0, proc.stderr
+    traces = json.loads(proc.stdout)
+    line = SWITCH_NUMPY.splitlines().index(
+        "a = np.ones(10**6)  # the line") + 1
+    assert len(traces) == 1, traces
+    assert [str(script), line] in traces[0][1], traces
+
+
 # --- refusal --------------------------------------------------------------
 
 REFUSED = r"""
