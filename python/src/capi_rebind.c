@@ -79,6 +79,12 @@
  *     into an object is kept after a scan.  An object loaded later at the
  *     same address moves dlpi_adds, so it is scanned afresh.
  *   - fork().  The child inherits the rewritten slots and the wrappers.
+ *   - Locks.  A scan takes scan_lock, then the loader's locks (inside
+ *     dl_iterate_phdr and dlopen), with the GIL held; the loader never
+ *     calls us, so the order is fixed.  Like any dlopen() made with the
+ *     GIL held (the interpreter's own imports do it), the pin waits for a
+ *     library another thread is loading; a constructor of that library
+ *     that waited for the GIL would deadlock with it.
  *
  * Refusal.  Not ELF/Linux, not x86-64 or AArch64, the originals not found
  * by dlsym, or _FASTTRACEMALLOC_REFUSE_REBIND=1 in the environment at
