@@ -74,5 +74,7 @@ def test_idle_threads_cost_what_their_rings_used(stopped):
     per_thread = (after - before) / n
     assert untouched > whole_rings // 2, untouched
     # ring header and a few dozen used slots, plus per-thread capture
-    # buffers and tracebacks: well under a tenth of a whole ring
-    assert per_thread < 4096 * 32 / 10, per_thread
+    # buffers, code-object sets (one per thread on free-threaded builds)
+    # and tracebacks: measured 10.7 KB on 3.11, 20.4 KB on 3.13t; a whole
+    # ring alone is 128 KiB
+    assert per_thread < 4096 * 32 / 4, per_thread
