@@ -54,7 +54,12 @@ def run_script(tmp_path, source, *args, name="script.py"):
 
 
 IMPORT_MODULE = """
-import importlib, json, sys
+import importlib, json, os, sys, threading
+def _thread_failed(args):  # an assert in any thread fails the child
+    sys.stderr.write("thread %s failed: %r\\n" % (args.thread, args.exc_value))
+    sys.stderr.flush()
+    os._exit(3)
+threading.excepthook = _thread_failed
 m = importlib.import_module(sys.argv[1])
 """
 
