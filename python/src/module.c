@@ -44,12 +44,11 @@
  * PyMutex_Lock detaches a thread that has to wait, so a waiter never
  * blocks a garbage collection or another thread's stop-the-world.  The
  * allocation hooks never take this lock.  What is done outside it: the
- * lost-events warning (runs Python code) and dropping the released code
- * references (codeset.h), each after the lock is released.
+ * lost-events warning (runs Python code), after the lock is released.
  *   stop/clear_traces close the code-set gate (codeset.h) around the
- *   engine's clear and the release of the code set, so no thread captures
- *   code objects across them; queries hold the lock while they resolve
- *   frames, so a code object is never released under a running query.
+ *   engine's clear and the release of the code shapes, so no thread
+ *   captures shapes across them; queries hold the lock while they resolve
+ *   frames, so a shape is never dropped under a running query.
  *   The builtin's comparable races on 3.13t: CPython gh-126314/126315.
  */
 #include <Python.h>
@@ -60,6 +59,7 @@
 #include "frames.h"
 #include "hooks.h"
 #include "resolve.h"
+#include "shapes.h"
 
 #define MAX_NFRAME 65535
 
@@ -498,6 +498,7 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
     ftmpy_hooks_stats(&hs);
     unsigned long long code_refs = ftmpy_codeset_count();
     unsigned long long code_epoch = ftmpy_code_epoch;
+    unsigned long long code_shapes = ftmpy_shapes_count();
     unlock_module();
     const char *backend = st.backend_in_use == FTM_MEM_JEMALLOC   ? "jemalloc"
                           : st.backend_in_use == FTM_MEM_PORTABLE ? "portable"
@@ -532,6 +533,9 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
         put_u64(d, "tls_bytes", hs.tls_bytes) < 0 ||
         put_u64(d, "code_refs", code_refs) < 0 ||
         put_u64(d, "code_epoch", code_epoch) < 0 ||
+        put_u64(d, "code_shapes", code_shapes) < 0 ||
+        put_u64(d, "code_deaths_watched",
+                (unsigned long long)ftmpy_codeset_watching()) < 0 ||
         put_u64(d, "filenames", ftmpy_filenames_count()) < 0) {
         Py_DECREF(d);
         return NULL;
