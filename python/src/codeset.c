@@ -98,7 +98,10 @@ static uint32_t shape_of(PyObject *code)
 {
     PyCodeObject *co = (PyCodeObject *)code;
     uint32_t fid = 0;
-    (void)ftmpy_filename_intern(ftmpy_code_filename(code), &fid);
+    PyObject *fn = ftmpy_code_filename(code);
+    if (ftmpy_filename_intern(fn, &fid) == 0) {
+        ftmpy_filename_hold(fid, fn); /* as the builtin does */
+    }
     const uint8_t *lt = NULL;
     size_t len = 0;
     if (co->co_linetable != NULL && PyBytes_Check(co->co_linetable)) {
@@ -193,6 +196,7 @@ void ftmpy_codeset_release(void)
     bump_epoch();
     cmap_free(&global);
     ftmpy_shapes_clear();
+    ftmpy_filenames_drop_strs();
 }
 
 size_t ftmpy_codeset_count(void)
@@ -393,6 +397,7 @@ void ftmpy_codeset_release(void)
     }
     pthread_mutex_unlock(&reg_lock);
     ftmpy_shapes_clear();
+    ftmpy_filenames_drop_strs();
 }
 
 size_t ftmpy_codeset_count(void)

@@ -5,7 +5,9 @@
  * keeps every thread out of the shape table while a session step clears
  * it.
  *
- * Holds nothing the program dropped.  The map holds NO reference: a frame
+ * Holds nothing the program dropped.  The map holds NO reference (the one
+ * object kept is each distinct filename's first str, as the builtin keeps
+ * it until stop/clear_traces: filenames.h); a frame
  * record names a shape (filename id, co_firstlineno and a copy of the
  * line table), never a code object, so a record stays exact after its
  * code object died and an address reused by a later code object cannot be
@@ -117,8 +119,9 @@ int ftmpy_codeset_watching(void);
  * successful enter() and its leave(). */
 uint32_t ftmpy_codeset_shape(PyObject *code);
 
-/* Drop every shape and map entry and bump the epoch (GIL builds: under
- * the GIL; free-threaded: with the gate closed and nobody inside). */
+/* Drop every shape, map entry and held filename str, and bump the epoch (GIL
+ * builds: under the GIL; free-threaded: with the gate closed and nobody
+ * inside). */
 void ftmpy_codeset_release(void);
 
 #ifdef Py_GIL_DISABLED
