@@ -22,8 +22,7 @@
 uint32_t ftmpy_code_epoch = 1;
 atomic_uint_fast64_t ftmpy_code_deaths_ctr;
 
-/* Set once by init (GIL held), read by hooks: 1 if deaths are counted. */
-static int watching;
+int ftmpy_codeset_watching_flag;
 
 typedef struct cslot {
     uintptr_t code;
@@ -40,11 +39,6 @@ typedef struct cmap {
 static void on_code_death(void)
 {
     atomic_fetch_add_explicit(&ftmpy_code_deaths_ctr, 1, memory_order_release);
-}
-
-int ftmpy_codeset_watching(void)
-{
-    return watching;
 }
 
 static inline size_t slot_of(uintptr_t p, size_t mask)
@@ -115,7 +109,7 @@ static uint32_t shape_of(PyObject *code)
 static uint32_t cmap_shape(cmap *m, PyObject *code)
 {
     uintptr_t key = (uintptr_t)code;
-    if (!watching) {
+    if (!ftmpy_codeset_watching_flag) {
         return shape_of(code); /* nothing may be cached: see codeset.h */
     }
     uint64_t d = ftmpy_code_deaths();
@@ -172,7 +166,7 @@ static int init_common(void)
                         "fasttracemalloc: shape table initialisation failed");
         return -1;
     }
-    watching = ftmpy_code_watch(on_code_death) == 0;
+    ftmpy_codeset_watching_flag = ftmpy_code_watch(on_code_death) == 0;
     done = 1;
     return 0;
 }

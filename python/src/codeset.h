@@ -110,8 +110,14 @@ static inline uint64_t ftmpy_code_deaths(void)
 /* Needs the GIL (it installs the death notification). */
 int ftmpy_codeset_init(void);
 
-/* 1 if code deaths are counted (the map may cache), else 0. */
-int ftmpy_codeset_watching(void);
+/* 1 if code deaths are counted (the map may cache), else 0.  Written
+ * once by init (GIL held), before any hook runs. */
+extern int ftmpy_codeset_watching_flag;
+
+static inline int ftmpy_codeset_watching(void)
+{
+    return ftmpy_codeset_watching_flag;
+}
 
 /* Shape id of `code`, a code object on the calling thread's own stack
  * (alive for the call); 0 if it cannot be had (no memory: nothing
