@@ -543,6 +543,27 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
     return d;
 }
 
+PyDoc_STRVAR(
+    linetable_line_doc,
+    "_linetable_line($module, linetable, firstlineno, addr, /)\n--\n\n"
+    "The line the extension's location-table decoder (shapes.c) "
+    "gives byte address addr; for tests against co_lines().");
+
+static PyObject *m_linetable_line(PyObject *Py_UNUSED(mod), PyObject *args)
+{
+    Py_buffer lt;
+    int firstlineno;
+    long long addr;
+    if (!PyArg_ParseTuple(args, "y*iL:_linetable_line", &lt, &firstlineno,
+                          &addr)) {
+        return NULL;
+    }
+    int line = ftmpy_linetable_line((const uint8_t *)lt.buf, (size_t)lt.len,
+                                    firstlineno, (int64_t)addr);
+    PyBuffer_Release(&lt);
+    return PyLong_FromLong(line);
+}
+
 static PyMethodDef methods[] = {
     {"start", (PyCFunction)(void (*)(void))m_start, METH_FASTCALL, start_doc},
     {"stop", m_stop, METH_NOARGS, stop_doc},
@@ -561,6 +582,7 @@ static PyMethodDef methods[] = {
     {"_stats", m_stats, METH_NOARGS, stats_doc},
     {"_suspend", m_suspend, METH_NOARGS, suspend_doc},
     {"_resume", m_resume, METH_NOARGS, resume_doc},
+    {"_linetable_line", m_linetable_line, METH_VARARGS, linetable_line_doc},
     {NULL, NULL, 0, NULL},
 };
 
