@@ -248,3 +248,56 @@ def test_linetable_decoder_matches_co_lines():
                 checked += 1
     assert checked > 10000
     assert {13, 14, 15} <= kinds  # no-column, long and no-location forms
+
+
+# ---- no code watcher left: nothing cached, still exact -------------------
+
+NO_WATCH = r'''
+import ctypes, gc, json, sys, weakref
+# Take every code-watcher slot before the extension loads.
+CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+callbacks = [CB(lambda event, code: 0) for _ in range(8)]
+add = ctypes.pythonapi.PyCode_AddWatcher
+add.argtypes = [CB]
+ids = [add(cb) for cb in callbacks]
+from fasttracemalloc import _fasttracemalloc as ours
+watched = ours._stats()["code_deaths_watched"]
+ours.start(2)
+kept, refs = [], []
+for i in range(200):
+    ns = {}
+    exec(compile("\n" * (i % 3) + "def f():\n    return bytearray(3000)\n",
+                 "<nw-%d>" % (i % 4), "exec"), ns)
+    kept.append(ns["f"]())
+    refs.append(weakref.ref(ns["f"].__code__))
+    del ns
+    if i % 10 == 9:
+        gc.collect()
+gc.collect()
+tbs = [ours._get_object_traceback(k) for k in kept]
+ours.stop()
+clear = ctypes.pythonapi.PyCode_ClearWatcher
+clear.argtypes = [ctypes.c_int]
+for i in ids:
+    clear(i)
+print(json.dumps({"ids": ids, "watched": watched,
+                  "dead": sum(r() is None for r in refs),
+                  "tops": [list(tb[0]) for tb in tbs]}))
+'''
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12),
+                    reason="3.11 has no code watchers to exhaust: its code "
+                           "deaths come from the code type's deallocator, "
+                           "which cannot be refused")
+def test_no_code_watcher_left_still_exact_and_holds_nothing(tmp_path):
+    path = tmp_path / "no_watch.py"
+    path.write_text(NO_WATCH)
+    proc = run_python(str(path), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out["ids"] == list(range(8))  # every slot was ours to take
+    assert out["watched"] == 0           # the extension got none
+    assert out["dead"] == 200
+    assert out["tops"] == [["<nw-%d>" % (i % 4), 2 + i % 3]
+                           for i in range(200)]
