@@ -63,10 +63,13 @@ if case == "loop":
             watched.append(weakref.ref(fn.__code__))
         del ns, fn, P
 else:
-    # twenty generated modules, each with its own 5 MiB str constant
+    # twenty generated modules, each with its own 5 MiB str constant (not
+    # identifier-like: 3.12 interns those, and interned strs are immortal
+    # there, so no tracer could free them; 3.13t immortalizes every code
+    # constant, under both tracers alike)
     for i in range(20):
         src = ("BIG = %r\ndef g():\n    return [1, 2]\nkeep = g()\n"
-               % (chr(65 + i) * (5 * 1024 * 1024)))
+               % ((chr(65 + i) + " ") * (5 * 512 * 1024)))
         code = compile(src, "<gen%d>" % i, "exec")
         watched.append(weakref.ref(code))
         m = types.ModuleType("gen%d" % i)
