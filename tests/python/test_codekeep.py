@@ -304,3 +304,42 @@ def test_no_code_watcher_left_still_exact_and_holds_nothing(tmp_path):
     assert out["dead"] == 200
     assert out["tops"] == [["<nw-%d>" % (i % 4), 2 + i % 3]
                            for i in range(200)]
+
+
+# ---- threads generating and dropping code at once ------------------------
+
+def _codegen_worker(seed, rounds, out, errors):
+    try:
+        for i in range(rounds):
+            shift = (seed + i) % 6
+            ns = {}
+            exec(compile("\n" * shift + "def f(n):\n    return bytearray(n)\n",
+                         "<thr-%d>" % seed, "exec"), ns)
+            out.append((seed, shift, ns["f"](2000 + seed)))
+            del ns
+            if i % 25 == 24:
+                gc.collect()
+    except BaseException as exc:  # pragma: no cover - reported below
+        errors.append(exc)
+
+
+def test_threads_generating_code_resolve_exactly(stopped):
+    # Code objects die in every thread while the others capture (on 3.13t
+    # without a GIL): each thread's caches must start over on any death,
+    # wherever it happened, and every kept block still names its own line.
+    import threading
+    ours.start(1)
+    out, errors = [], []
+    threads = [threading.Thread(target=_codegen_worker,
+                                args=(seed, 300, out, errors))
+               for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(out) == 1200
+    for seed, shift, obj in out:
+        assert ours._get_object_traceback(obj) == \
+            (("<thr-%d>" % seed, 2 + shift),)
+    ours.stop()
