@@ -81,6 +81,13 @@
  * touched the block in between.  3.11/3.12 have no public hook: there
  * free-list reuse keeps the block's first traceback (README).
  *
+ * C API (capi_rebind.c).  ftmpy_hooks_track/untrack record
+ * PyTraceMalloc_Track/Untrack in the caller's domain: Track captures like
+ * a RAW allocation (the GIL path if the caller holds the GIL, else the
+ * thread's own frames resolved on the spot; never taking the GIL), saves
+ * and restores `busy` so a Track made from inside an allocator under ours
+ * is still recorded, and honours `suppress`.
+ *
  * Shared fields: g_tracing, g_nframe -- relaxed atomics written by
  * install/uninstall (under the GIL; free-threaded: under the module lock,
  * module.c), read by every wrapper (a stale value only makes a wrapper
@@ -820,4 +827,38 @@ void ftmpy_hooks_stats(ftmpy_hook_stats *out)
     out->nogil_captures =
         atomic_load_explicit(&st_nogil, memory_order_relaxed);
     out->tls_bytes = atomic_load_explicit(&st_tls_bytes, memory_order_relaxed);
+}
+
+int ftmpy_hooks_is_tracing(void)
+{
+    return tracing();
+}
+
+int ftmpy_hooks_track(unsigned int domain, uintptr_t ptr, size_t size)
+{
+    tcache *t = tls_get();
+    if (t == NULL) {
+        count_lost_capture();
+        return -1;
+    }
+    if (t->suppress) {
+        return 0;
+    }
+    /* `busy` keeps allocations made while capturing out of the engine;
+     * saved and restored, because a custom allocator under our wrapper may
+     * call Track from inside it (the capture buffers are not in use
+     * then). */
+    int was_busy = t->busy;
+    t->busy = 1;
+    int gate = ftmpy_codeset_enter();
+    int rc = ftm_record_alloc(domain, ptr, size, capture(t, 1, gate));
+    ftmpy_codeset_leave(gate);
+    t->busy = was_busy;
+    return rc == FTM_OK ? 0 : -1;
+}
+
+int ftmpy_hooks_untrack(unsigned int domain, uintptr_t ptr)
+{
+    ftm_record_free(domain, ptr);
+    return 0;
 }

@@ -9,6 +9,9 @@
  * get_tracemalloc_memory(), _get_traces(), _get_object_traceback(obj);
  * plus _stats() (engine and module counters, for tests and diagnostics)
  * and _suspend()/_resume() (the package's per-thread "do not trace" scope).
+ * start() also routes the C API (PyTraceMalloc_Track/Untrack,
+ * _PyTraceMalloc_GetTraceback) to the engine, and the module carries
+ * capi_rebind.c's private _capi_hook_loader()/_capi_rebind().
  *
  * Differences from the builtin, on purpose:
  *   - _get_object_traceback() also subtracts the managed-dict pre-header
@@ -53,6 +56,7 @@
  */
 #include <Python.h>
 
+#include "capi_rebind.h"
 #include "codeset.h"
 #include "fasttracemalloc.h"
 #include "filenames.h"
@@ -196,6 +200,12 @@ static PyObject *m_start(PyObject *Py_UNUSED(mod), PyObject *const *args,
         PyErr_Format(PyExc_ValueError,
                      "the number of frames must be in range [1; %lu]",
                      (unsigned long)MAX_NFRAME);
+        return NULL;
+    }
+    /* Route the C API (PyTraceMalloc_Track/Untrack) to the engine first:
+     * if that is refused, its one warning may raise, and then nothing has
+     * started.  Outside the lock: the warning runs Python code. */
+    if (ftmpy_capi_rebind() < 0) {
         return NULL;
     }
     lock_module();
@@ -354,11 +364,19 @@ static PyObject *m_get_tracemalloc_memory(PyObject *Py_UNUSED(mod),
                                           PyObject *Py_UNUSED(arg))
 {
     ftmpy_hook_stats hs;
+    ftm_stats st;
     lock_module();
     ftmpy_hooks_stats(&hs);
-    size_t total = ftm_engine_memory() + ftmpy_codeset_bytes() +
-                   ftmpy_filenames_bytes() + ftmpy_resolve_bytes() +
-                   hs.tls_bytes;
+    size_t engine = ftm_engine_memory();
+    ftm_get_stats(&st);
+    /* Ring slots that no event ever used are allocated but never written
+     * (not resident): left out, like the builtin counts only what its
+     * tables hold. */
+    if (st.rings_untouched_bytes < engine) {
+        engine -= (size_t)st.rings_untouched_bytes;
+    }
+    size_t total = engine + ftmpy_codeset_bytes() + ftmpy_filenames_bytes() +
+                   ftmpy_resolve_bytes() + hs.tls_bytes;
     unlock_module();
     return PyLong_FromSize_t(total);
 }
@@ -408,6 +426,24 @@ PyDoc_STRVAR(get_object_traceback_doc,
              "Return the traceback where obj was allocated as a tuple of "
              "(filename, lineno) tuples, most recent first, or None.");
 
+/* Lock held, tracing.  The traceback tuple of (domain, ptr), None if it
+ * is not traced (new references), or NULL with an exception set. */
+static PyObject *trace_traceback(unsigned int domain, uintptr_t ptr)
+{
+    ftm_trace tr;
+    PyObject *tb = Py_None;
+    if (ftm_get_trace(domain, ptr, &tr)) {
+        ftmpy_suppress_begin();
+        tb = ftmpy_tb_tuple(tr.tb, NULL);
+        ftmpy_suppress_end();
+        if (tb == NULL) {
+            return NULL;
+        }
+    }
+    Py_INCREF(tb); /* under the lock: the cache may be cleared after it */
+    return tb;
+}
+
 static PyObject *m_get_object_traceback(PyObject *Py_UNUSED(mod),
                                         PyObject *obj)
 {
@@ -418,19 +454,12 @@ static PyObject *m_get_object_traceback(PyObject *Py_UNUSED(mod),
     }
     PyTypeObject *type = Py_TYPE(obj);
     uintptr_t ptr = (uintptr_t)obj - ftmpy_object_preheader(type);
-    ftm_trace tr;
     lost_counts lc = {0};
-    PyObject *tb = Py_None;
-    if (ftm_get_trace(0, ptr, &tr)) {
-        ftmpy_suppress_begin();
-        tb = ftmpy_tb_tuple(tr.tb, NULL);
-        ftmpy_suppress_end();
-        if (tb == NULL) {
-            unlock_module();
-            return NULL;
-        }
+    PyObject *tb = trace_traceback(0, ptr);
+    if (tb == NULL) {
+        unlock_module();
+        return NULL;
     }
-    Py_INCREF(tb); /* under the lock: the cache may be cleared after it */
     lost_events_check(&lc);
     unlock_module();
     if (lost_events_warn(&lc) < 0) {
@@ -438,6 +467,19 @@ static PyObject *m_get_object_traceback(PyObject *Py_UNUSED(mod),
         return NULL;
     }
     return tb;
+}
+
+/* capi_rebind.h: _PyTraceMalloc_GetTraceback on the engine. */
+int ftmpy_module_traceback(unsigned int domain, uintptr_t ptr, PyObject **out)
+{
+    lock_module();
+    if (!tracing) {
+        unlock_module();
+        return 0;
+    }
+    *out = trace_traceback(domain, ptr);
+    unlock_module();
+    return 1;
 }
 
 /* _suspend()/_resume(): the package's private "do not trace" scope for
@@ -521,6 +563,8 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
         put_u64(d, "tracebacks_lost_oom", st.tracebacks_lost_oom) < 0 ||
         put_u64(d, "ring_full_waits", st.ring_full_waits) < 0 ||
         put_u64(d, "producer_drains", st.producer_drains) < 0 ||
+        put_u64(d, "merger_thread", st.merger_thread) < 0 ||
+        put_u64(d, "rings_untouched_bytes", st.rings_untouched_bytes) < 0 ||
         put_u64(d, "threads_registered", st.threads_registered) < 0 ||
         put_u64(d, "rings_reclaimed", st.rings_reclaimed) < 0 ||
         put_u64(d, "live_traces", st.live_traces) < 0 ||
@@ -536,7 +580,8 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
         put_u64(d, "code_shapes", code_shapes) < 0 ||
         put_u64(d, "code_deaths_watched",
                 (unsigned long long)ftmpy_codeset_watching()) < 0 ||
-        put_u64(d, "filenames", ftmpy_filenames_count()) < 0) {
+        put_u64(d, "filenames", ftmpy_filenames_count()) < 0 ||
+        ftmpy_capi_stats_into(d) < 0) {
         Py_DECREF(d);
         return NULL;
     }
@@ -602,7 +647,11 @@ PyMODINIT_FUNC PyInit__fasttracemalloc(void)
         ftmpy_codeset_init() < 0) {
         return NULL;
     }
+    ftmpy_capi_init();
     PyObject *m = PyModule_Create(&moduledef);
+    if (m != NULL && ftmpy_capi_add_functions(m) < 0) {
+        Py_CLEAR(m);
+    }
 #ifdef Py_GIL_DISABLED
     /* Single-phase init: this is the Py_mod_gil slot's equivalent. */
     if (m != NULL && PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED) < 0) {
