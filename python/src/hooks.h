@@ -50,7 +50,7 @@ int ftmpy_suppress_pop(void);
 
 typedef struct ftmpy_hook_stats {
     uint64_t capture_oom;    /* captures that fell back to "<unknown>" */
-    uint64_t coderef_oom;    /* frames resolved eagerly: code set full */
+    uint64_t coderef_oom;    /* frames resolved eagerly: no shape memory */
     uint64_t filename_oom;   /* filenames recorded as "<unknown>" */
     uint64_t nogil_captures; /* RAW captures made without the GIL */
     size_t tls_bytes;        /* per-thread capture buffers */

@@ -47,12 +47,11 @@
  * PyMutex_Lock detaches a thread that has to wait, so a waiter never
  * blocks a garbage collection or another thread's stop-the-world.  The
  * allocation hooks never take this lock.  What is done outside it: the
- * lost-events warning (runs Python code) and dropping the released code
- * references (codeset.h), each after the lock is released.
+ * lost-events warning (runs Python code), after the lock is released.
  *   stop/clear_traces close the code-set gate (codeset.h) around the
- *   engine's clear and the release of the code set, so no thread captures
- *   code objects across them; queries hold the lock while they resolve
- *   frames, so a code object is never released under a running query.
+ *   engine's clear and the release of the code shapes, so no thread
+ *   captures shapes across them; queries hold the lock while they resolve
+ *   frames, so a shape is never dropped under a running query.
  *   The builtin's comparable races on 3.13t: CPython gh-126314/126315.
  */
 #include <Python.h>
@@ -64,6 +63,7 @@
 #include "frames.h"
 #include "hooks.h"
 #include "resolve.h"
+#include "shapes.h"
 
 #define MAX_NFRAME 65535
 
@@ -540,6 +540,7 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
     ftmpy_hooks_stats(&hs);
     unsigned long long code_refs = ftmpy_codeset_count();
     unsigned long long code_epoch = ftmpy_code_epoch;
+    unsigned long long code_shapes = ftmpy_shapes_count();
     unlock_module();
     const char *backend = st.backend_in_use == FTM_MEM_JEMALLOC   ? "jemalloc"
                           : st.backend_in_use == FTM_MEM_PORTABLE ? "portable"
@@ -576,12 +577,36 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
         put_u64(d, "tls_bytes", hs.tls_bytes) < 0 ||
         put_u64(d, "code_refs", code_refs) < 0 ||
         put_u64(d, "code_epoch", code_epoch) < 0 ||
+        put_u64(d, "code_shapes", code_shapes) < 0 ||
+        put_u64(d, "code_deaths_watched",
+                (unsigned long long)ftmpy_codeset_watching()) < 0 ||
         put_u64(d, "filenames", ftmpy_filenames_count()) < 0 ||
         ftmpy_capi_stats_into(d) < 0) {
         Py_DECREF(d);
         return NULL;
     }
     return d;
+}
+
+PyDoc_STRVAR(
+    linetable_line_doc,
+    "_linetable_line($module, linetable, firstlineno, addr, /)\n--\n\n"
+    "The line the extension's location-table decoder (shapes.c) "
+    "gives byte address addr; for tests against co_lines().");
+
+static PyObject *m_linetable_line(PyObject *Py_UNUSED(mod), PyObject *args)
+{
+    Py_buffer lt;
+    int firstlineno;
+    long long addr;
+    if (!PyArg_ParseTuple(args, "y*iL:_linetable_line", &lt, &firstlineno,
+                          &addr)) {
+        return NULL;
+    }
+    int line = ftmpy_linetable_line((const uint8_t *)lt.buf, (size_t)lt.len,
+                                    firstlineno, (int64_t)addr);
+    PyBuffer_Release(&lt);
+    return PyLong_FromLong(line);
 }
 
 static PyMethodDef methods[] = {
@@ -602,6 +627,7 @@ static PyMethodDef methods[] = {
     {"_stats", m_stats, METH_NOARGS, stats_doc},
     {"_suspend", m_suspend, METH_NOARGS, suspend_doc},
     {"_resume", m_resume, METH_NOARGS, resume_doc},
+    {"_linetable_line", m_linetable_line, METH_VARARGS, linetable_line_doc},
     {NULL, NULL, 0, NULL},
 };
 
