@@ -827,6 +827,9 @@ void ftm_get_stats(ftm_stats *out)
     memset(out, 0, sizeof(*out));
     ftm_merger *m = &ftm_merger_g;
     ftm_registry_stats rs;
+    pthread_mutex_lock(&E.life); /* thread_running's lock (merger.h) */
+    out->merger_thread = m->thread_running ? 1 : 0;
+    pthread_mutex_unlock(&E.life);
     pthread_mutex_lock(&m->lock);
     ftm_registry_lock();
     ftm_registry_stats_get(&rs);
@@ -846,6 +849,7 @@ void ftm_get_stats(ftm_stats *out)
     out->producer_drains = rs.drains;
     out->threads_registered = rs.threads_registered;
     out->rings_reclaimed = rs.rings_reclaimed;
+    out->rings_untouched_bytes = rs.untouched_bytes;
 
     pthread_mutex_lock(&E.gen_lock);
     out->tracebacks = E.cur != NULL ? ftm_tb_pool_count(E.cur->pool) : 0;

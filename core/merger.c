@@ -278,6 +278,13 @@ void ftm_merger_push_slow(ftm_ring *r, const ftm_event *ev)
  * pass backs off from spinning to yielding to sleeps of up to 1 ms. */
 #define FTM_MERGER_HOT_EVENTS 1024
 #define FTM_MERGER_LIGHT_SLEEP_US 50
+/* The merger's stack.  merger_main's call tree is shallow (apply, trace map
+ * and pool inserts, the memory backend) and keeps no large locals, so a few
+ * KiB would do; 512 KiB leaves room for sanitizer redzones and libc.  The
+ * default (8 MiB, RLIMIT_STACK) was most of the address space that starting
+ * the engine reserved, which made start() fail under `ulimit -v` where the
+ * untraced program still ran (issue 11). */
+#define FTM_MERGER_STACK_BYTES ((size_t)512 * 1024)
 
 static void *merger_main(void *arg)
 {
@@ -313,7 +320,15 @@ int ftm_merger_thread_start(ftm_merger *m)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&m->thread, NULL, merger_main, m);
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0) {
+        /* A refused size (below PTHREAD_STACK_MIN on an exotic libc) keeps
+         * the default: the thread still starts, only larger. */
+        (void)pthread_attr_setstacksize(&attr, FTM_MERGER_STACK_BYTES);
+        rc = pthread_create(&m->thread, &attr, merger_main, m);
+        pthread_attr_destroy(&attr);
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         atomic_store(&m->run, false);

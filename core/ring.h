@@ -29,6 +29,11 @@
  *   full_waits,
  *   drains       written only by the owner (relaxed load + relaxed store,
  *                no RMW), read relaxed by ftm_get_stats.
+ *   touched      slots the ring ever used, capped at capacity: written by
+ *                the consumer (whoever holds the apply lock: one at a
+ *                time) with relaxed load + store, read relaxed by the
+ *                registry's memory figure.  A slot counts once its event
+ *                was consumed; the figure adds the pending ones.
  *   parked,
  *   has_parked   see the field.
  *   next         the registry lock (thread_registry.h).
@@ -122,6 +127,7 @@ typedef struct ftm_ring {
     _Atomic uint32_t closed;     /* see contract above */
     _Atomic uint64_t full_waits; /* owner-written */
     _Atomic uint64_t drains;     /* owner-written */
+    _Atomic uint32_t touched;    /* consumer-written, see contract */
     /* The event a producer is waiting to push while its ring is full, for
      * a fork child to recover if the thread vanishes mid-wait.  Owner:
      * writes parked, then has_parked = 1 (release); clears it once pushed.
@@ -129,8 +135,8 @@ typedef struct ftm_ring {
     struct ftm_event parked;
     _Atomic uint32_t has_parked;
     struct ftm_ring *next; /* registry list (registry lock) */
-    void *alloc_base;      /* what ftm_mem_alloc returned */
-    size_t alloc_bytes;
+    void *alloc_base;   /* the header's block, as ftm_mem_alloc returned it */
+    size_t alloc_bytes; /* its size (buf is a block of its own) */
 } ftm_ring;
 
 /* Owner: push one event; false if the ring is full. */
@@ -179,6 +185,22 @@ static inline void ftm_ring_consumer_release(ftm_ring *r, unsigned k)
     FTM_TSAN_RELEASE(&r->ck.c_head);
     ck_pr_fence_release(); /* copies done before the slots are handed back */
     ck_pr_store_uint(&r->ck.c_head, r->ck.c_head + k);
+    uint32_t t = atomic_load_explicit(&r->touched, memory_order_relaxed);
+    if (t < r->capacity) {
+        uint32_t room = r->capacity - t;
+        atomic_store_explicit(&r->touched, k < room ? t + k : r->capacity,
+                              memory_order_relaxed);
+    }
+}
+
+/* Bytes of the ring's buffer that no event ever used (registry lock). */
+static inline size_t ftm_ring_untouched_bytes(ftm_ring *r)
+{
+    size_t used = atomic_load_explicit(&r->touched, memory_order_relaxed) +
+                  (size_t)ck_ring_size(&r->ck);
+    return used >= r->capacity
+               ? 0
+               : (size_t)(r->capacity - used) * sizeof(ftm_event);
 }
 
 static inline bool ftm_ring_is_closed(ftm_ring *r)

@@ -117,6 +117,7 @@ void ftm_registry_stats_get(ftm_registry_stats *out)
             atomic_load_explicit(&r->full_waits, memory_order_relaxed);
         out->drains += atomic_load_explicit(&r->drains, memory_order_relaxed);
         out->pending += ck_ring_size(&r->ck);
+        out->untouched_bytes += ftm_ring_untouched_bytes(r);
     }
 }
 

@@ -66,6 +66,9 @@ typedef struct ftm_registry_stats {
     uint64_t drains;
     uint64_t pending; /* events pushed but not yet consumed */
     uint64_t live_rings;
+    /* ring buffer bytes of live rings that no event ever used: allocated,
+     * never written, so not resident (ftm_engine_memory leaves them out) */
+    uint64_t untouched_bytes;
 } ftm_registry_stats;
 /* Registry lock held. */
 void ftm_registry_stats_get(ftm_registry_stats *out);

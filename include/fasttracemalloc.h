@@ -189,7 +189,9 @@ void ftm_get_traced_memory(size_t *current, size_t *peak);
 /* Set peak to current. */
 void ftm_reset_peak(void);
 
-/* Bytes of memory the engine itself holds (rings, map, pool, buffers). */
+/* Bytes of memory the engine itself holds (rings, map, pool, buffers),
+ * exactly as allocated (ftm_stats.rings_untouched_bytes says how much of
+ * it is ring slots that no event ever used). */
 size_t ftm_engine_memory(void);
 
 /* Look up one trace.  Returns 1 and fills *out if found, 0 if not. */
@@ -252,6 +254,18 @@ typedef struct ftm_stats {
     uint64_t session_events_lost;
     uint64_t session_traces_lost_oom;
     uint64_t session_tracebacks_lost_oom;
+    /* 1 while the merger thread runs.  0 while tracing means it could not
+     * be created (e.g. no address space for its stack): the engine stays
+     * exact, producers whose rings fill up merge themselves.  (Appended
+     * last.) */
+    uint64_t merger_thread;
+    /* Bytes of the live rings' buffers that no event ever used.  A ring is
+     * allocated whole (4096 slots, 128 KiB by default) at its thread's
+     * first event, but its pages are written only as events arrive, so
+     * they are not resident: a figure of the engine's real footprint
+     * (get_tracemalloc_memory) subtracts this from ftm_engine_memory().
+     * (Appended last.) */
+    uint64_t rings_untouched_bytes;
 } ftm_stats;
 
 void ftm_get_stats(ftm_stats *out);

@@ -61,6 +61,18 @@ del missing
 # nothing to swap and no builtin to take over from.
 is_builtin = engine.__name__ == "_tracemalloc"
 
+# Extensions imported while the engine traces get their C API calls
+# (PyTraceMalloc_Track/Untrack) routed to it before their init runs: the
+# engine wraps importlib's ExtensionFileLoader.create_module, in C so that
+# no frame of ours shows in the tracebacks of what an init allocates
+# (python/src/capi_rebind.c).  The frozen importlib is always loaded:
+# nothing is imported here.
+if not is_builtin:
+    _external = sys.modules.get("_frozen_importlib_external")
+    if _external is not None and hasattr(_external, "ExtensionFileLoader"):
+        engine._capi_hook_loader(_external.ExtensionFileLoader)
+    del _external
+
 
 def _nothing():
     pass

@@ -23,8 +23,9 @@ What this loader allows, and why that is enough to read every real file:
   * Contents, checked after loading and before anything else touches
     them: exactly the attributes the stdlib reads (plus, optionally, a
     sampled snapshot's ``sample_mean_bytes``: an int in [1; 2**40]);
-    ``traceback_limit`` an int; traces a list of 4-tuples (domain: 0..2**32-1, size: 0..2**64-1,
-    frames: a tuple of (str, int >= 0) pairs, total_nframe: an int >= 0 or
+    ``traceback_limit`` an int; traces a list of 4-tuples (domain:
+    0..2**32-1, size: 0..2**64-1, frames: a non-empty tuple of
+    (str, int >= 0) pairs, total_nframe: an int >= 0 or
     None).  A file that passes is one the stdlib's own code can process
     without tripping over a wrong type.
   * Damaged files (truncated, bit flips, not a pickle at all) end as
@@ -155,8 +156,12 @@ def _check(snapshot):
             raise UnsafeSnapshotError("trace %d: bad size" % i)
         if total is not None and (not _is_int(total) or total < 0):
             raise UnsafeSnapshotError("trace %d: bad total_nframe" % i)
-        if type(frames) is not tuple:
-            raise UnsafeSnapshotError("trace %d: frames are not a tuple" % i)
+        if type(frames) is not tuple or not frames:
+            # Never empty in a real file: an allocation with no Python
+            # frame gets ("<unknown>", 0), and the stdlib's grouping by
+            # filename reads frames[0] (the fuzzer found an empty one).
+            raise UnsafeSnapshotError("trace %d: frames are not a non-empty "
+                                      "tuple" % i)
         if id(frames) in seen:
             continue
         for frame in frames:

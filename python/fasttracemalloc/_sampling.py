@@ -13,6 +13,10 @@ with size e(s).  For a group of live blocks (one line, one traceback):
   * count estimate  N = sum of 1/q over its samples    (unbiased)
   * Var(S) is estimated by sum (1 - q) e**2, Var(N) by sum (1 - q) / q**2
     (Horvitz-Thompson with independent inclusions).
+Blocks reported through the C API (PyTraceMalloc_Track, any domain but 0)
+are not sampled: they are recorded with their exact size and count here
+with q = 1 (a Track in domain 0 cannot be told apart and is read as a
+sampled block).
 A snapshot stores only e (an int), so q is recovered from it by inverting
 e(s): exact for blocks above ~2 P, within one byte of s below that (e has
 slope ~1/2 there), which can move a small block's count weight by up to
@@ -177,8 +181,10 @@ def sampled_statistics(snapshot, key_type, cumulative=False):
                          "with key type %r" % key_type)
     acc = {}
     keys = {}
-    for _domain, size, frames, _total in snapshot.traces._traces:
-        q = weight(size)
+    for domain, size, frames, _total in snapshot.traces._traces:
+        # Other domains are the C API's PyTraceMalloc_Track blocks (numpy:
+        # 389047), which are recorded exactly even in sampled mode.
+        q = weight(size) if domain == 0 else 1.0
         if cumulative:
             groups = {(f,) if key_type == "lineno" else ((f[0], 0),)
                       for f in frames}

@@ -21,9 +21,14 @@ Rules (mirroring the builtin's -X tracemalloc / PYTHONTRACEMALLOC):
     status of the builtin's ``-X tracemalloc=x``;
   * if the builtin tracemalloc is tracing too (-X tracemalloc), it is
     stopped first: the user asked for fasttracemalloc.
-If the package itself cannot be imported (a broken install), site.py
-reports the failing .pth line with its traceback and start-up continues
-untraced: the error is printed, not hidden.
+If the package itself cannot be imported (a broken install, or an
+address-space limit too tight to map the extension) or start-up runs out
+of memory, the .pth line prints ONE line naming the error and start-up
+continues untraced: the error is printed, not hidden, and never ends the
+interpreter.  (It used to be left to site.py, whose own traceback printing
+then failed under `ulimit -v` with "Fatal Python error: init_import_site".)
+An engine that cannot start (its memory, its merger thread) is reported
+the same way by main().
 
 Nothing else is imported at start-up: the switch loads only the engine
 (the C module and the small package modules it needs), like ``-X
@@ -234,18 +239,18 @@ def _fail(message):
     os._exit(1)
 
 
-# main() has run in this process.  site.py may process the .pth twice (a
-# venv's lib64 -> lib symlink makes the same site-packages appear under two
-# paths): starting the engine twice is harmless, starting two continuous
-# writers is not.
-_ran = False
+_main_ran = False
 
 
 def main():
-    global _ran
-    if _ran:
+    # site.py may process the .pth twice (3.11's venv() and main() both
+    # call addsitepackages() for a venv's site-packages): the switch acts
+    # once, so a failing start is reported once, the finder installed
+    # once and one continuous-mode writer started.
+    global _main_ran
+    if _main_ran:
         return
-    _ran = True
+    _main_ran = True
     try:
         nframe, options = requested()
     except SwitchError as exc:

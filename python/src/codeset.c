@@ -1,96 +1,150 @@
 /*
- * codeset.c -- see codeset.h.  An open-addressing hash set of object
- * addresses (linear probing, load <= 1/2, NULL = empty slot, no deletion:
- * the set is only ever emptied as a whole).  Written for this purpose
- * rather than a PyDict/PySet because it is probed from inside allocator
- * hooks, where it must neither allocate through Python nor run Python code.
+ * codeset.c -- see codeset.h.  An open-addressing hash map from a code
+ * object's address to its shape id (linear probing, load <= 1/2, address
+ * 0 = empty slot, no deletion: a map is only ever emptied as a whole).
+ * Written for this purpose rather than a PyDict because it is probed from
+ * inside allocator hooks, where it must neither allocate through Python
+ * nor run Python code.
  *
- * GIL builds: one set (`global`).  Free-threaded builds: one set per thread
- * (`local`, reached through one _Thread_local pointer), every `local` in a
- * registry so that close() can wait for the threads inside the gate and
- * release() can take their references; see codeset.h for the protocol.
+ * GIL builds: one map (`global`).  Free-threaded builds: one map per
+ * thread (`local`, reached through one _Thread_local pointer), every
+ * `local` in a registry so that close() can wait for the threads inside
+ * the gate and release() can empty their maps; see codeset.h.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "codeset.h"
+#include "filenames.h"
+#include "frames.h"
+#include "shapes.h"
 
 uint32_t ftmpy_code_epoch = 1;
+atomic_uint_fast64_t ftmpy_code_deaths_ctr;
 
-typedef struct cset {
-    PyObject **slots;
+int ftmpy_codeset_watching_flag;
+
+typedef struct cslot {
+    uintptr_t code;
+    uint32_t shape;
+} cslot;
+
+typedef struct cmap {
+    cslot *slots;
     size_t capacity; /* power of two, or 0 */
     size_t count;
-} cset;
+    uint64_t deaths; /* ftmpy_code_deaths when last emptied */
+} cmap;
 
-static inline size_t slot_of(PyObject *p, size_t mask)
+static void on_code_death(void)
 {
-    uint64_t h = (uint64_t)(uintptr_t)p >> 4;
+    atomic_fetch_add_explicit(&ftmpy_code_deaths_ctr, 1, memory_order_release);
+}
+
+static inline size_t slot_of(uintptr_t p, size_t mask)
+{
+    uint64_t h = (uint64_t)p >> 4;
     h *= UINT64_C(0x9E3779B97F4A7C15);
     return (size_t)(h >> 32) & mask;
 }
 
-static int grow(cset *s)
+static int grow(cmap *m)
 {
-    size_t ncap = s->capacity ? s->capacity * 2 : 1024;
-    PyObject **ns = calloc(ncap, sizeof(*ns));
+    size_t ncap = m->capacity ? m->capacity * 2 : 1024;
+    cslot *ns = calloc(ncap, sizeof(*ns));
     if (ns == NULL) {
         return -1;
     }
-    for (size_t i = 0; i < s->capacity; i++) {
-        PyObject *p = s->slots[i];
-        if (p != NULL) {
-            size_t j = slot_of(p, ncap - 1);
-            while (ns[j] != NULL) {
+    for (size_t i = 0; i < m->capacity; i++) {
+        cslot s = m->slots[i];
+        if (s.code != 0) {
+            size_t j = slot_of(s.code, ncap - 1);
+            while (ns[j].code != 0) {
                 j = (j + 1) & (ncap - 1);
             }
-            ns[j] = p;
+            ns[j] = s;
         }
     }
-    free(s->slots);
-    s->slots = ns;
-    s->capacity = ncap;
+    free(m->slots);
+    m->slots = ns;
+    m->capacity = ncap;
     return 0;
 }
 
-/* 1 if added (a reference taken), 0 if already a member, -1 if the set
- * cannot grow. */
-static int cset_add(cset *s, PyObject *code)
+static void cmap_empty(cmap *m)
 {
-    if (s->capacity != 0) {
-        size_t mask = s->capacity - 1;
-        size_t j = slot_of(code, mask);
-        for (;;) {
-            PyObject *p = s->slots[j];
-            if (p == code) {
-                return 0;
-            }
-            if (p == NULL) {
-                break;
-            }
-            j = (j + 1) & mask;
-        }
+    if (m->count != 0) {
+        memset(m->slots, 0, m->capacity * sizeof(*m->slots));
+        m->count = 0;
     }
-    if ((s->count + 1) * 2 > s->capacity && grow(s) < 0) {
-        return -1;
-    }
-    size_t mask = s->capacity - 1;
-    size_t j = slot_of(code, mask);
-    while (s->slots[j] != NULL) {
-        j = (j + 1) & mask;
-    }
-    Py_INCREF(code);
-    s->slots[j] = code;
-    s->count++;
-    return 1;
 }
 
-/* Drop every reference of a set detached from its owner, and its memory. */
-static void cset_drop(cset *s)
+static void cmap_free(cmap *m)
 {
-    for (size_t i = 0; i < s->capacity; i++) {
-        Py_XDECREF(s->slots[i]);
+    free(m->slots);
+    m->slots = NULL;
+    m->capacity = 0;
+    m->count = 0;
+}
+
+/* The shape of a live code object, computed from its fields. */
+static uint32_t shape_of(PyObject *code)
+{
+    PyCodeObject *co = (PyCodeObject *)code;
+    uint32_t fid = 0;
+    PyObject *fn = ftmpy_code_filename(code);
+    if (ftmpy_filename_intern(fn, &fid) == 0) {
+        ftmpy_filename_hold(fid, fn); /* as the builtin does */
     }
-    free(s->slots);
+    const uint8_t *lt = NULL;
+    size_t len = 0;
+    if (co->co_linetable != NULL && PyBytes_Check(co->co_linetable)) {
+        lt = (const uint8_t *)PyBytes_AS_STRING(co->co_linetable);
+        len = (size_t)PyBytes_GET_SIZE(co->co_linetable);
+    }
+    return ftmpy_shape_intern(fid, co->co_firstlineno, lt, len);
+}
+
+/* Look `code` up in `m`, adding it if absent. */
+static uint32_t cmap_shape(cmap *m, PyObject *code)
+{
+    uintptr_t key = (uintptr_t)code;
+    if (!ftmpy_codeset_watching_flag) {
+        return shape_of(code); /* nothing may be cached: see codeset.h */
+    }
+    uint64_t d = ftmpy_code_deaths();
+    if (m->deaths != d) {
+        cmap_empty(m); /* some code object died: addresses may be reused */
+        m->deaths = d;
+    }
+    if (m->capacity != 0) {
+        size_t mask = m->capacity - 1;
+        for (size_t j = slot_of(key, mask);; j = (j + 1) & mask) {
+            cslot *s = &m->slots[j];
+            if (s->code == key) {
+                return s->shape;
+            }
+            if (s->code == 0) {
+                break;
+            }
+        }
+    }
+    uint32_t id = shape_of(code);
+    if (id == 0) {
+        return 0;
+    }
+    if ((m->count + 1) * 2 > m->capacity && grow(m) < 0) {
+        return id; /* exact, just not cached */
+    }
+    size_t mask = m->capacity - 1;
+    size_t j = slot_of(key, mask);
+    while (m->slots[j].code != 0) {
+        j = (j + 1) & mask;
+    }
+    m->slots[j].code = key;
+    m->slots[j].shape = id;
+    m->count++;
+    return id;
 }
 
 static void bump_epoch(void)
@@ -101,28 +155,42 @@ static void bump_epoch(void)
     }
 }
 
-#ifndef Py_GIL_DISABLED
-
-static cset global; /* GIL only */
-
-int ftmpy_codeset_init(void)
+static int init_common(void)
 {
+    static int done;
+    if (done) {
+        return 0;
+    }
+    if (ftmpy_shapes_init() < 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "fasttracemalloc: shape table initialisation failed");
+        return -1;
+    }
+    ftmpy_codeset_watching_flag = ftmpy_code_watch(on_code_death) == 0;
+    done = 1;
     return 0;
 }
 
-int ftmpy_codeset_add(PyObject *code)
+#ifndef Py_GIL_DISABLED
+
+static cmap global; /* GIL only */
+
+int ftmpy_codeset_init(void)
 {
-    return cset_add(&global, code) < 0 ? -1 : 0;
+    return init_common();
+}
+
+uint32_t ftmpy_codeset_shape(PyObject *code)
+{
+    return cmap_shape(&global, code);
 }
 
 void ftmpy_codeset_release(void)
 {
-    cset old = global;
     bump_epoch();
-    global.slots = NULL;
-    global.capacity = 0;
-    global.count = 0;
-    cset_drop(&old);
+    cmap_free(&global);
+    ftmpy_shapes_clear();
+    ftmpy_filenames_drop_strs();
 }
 
 size_t ftmpy_codeset_count(void)
@@ -132,21 +200,19 @@ size_t ftmpy_codeset_count(void)
 
 size_t ftmpy_codeset_bytes(void)
 {
-    return global.capacity * sizeof(PyObject *);
+    return global.capacity * sizeof(cslot) + ftmpy_shapes_bytes();
 }
 
 #else /* Py_GIL_DISABLED */
 
 #include <pthread.h>
 #include <sched.h>
-#include <stdatomic.h>
-#include <string.h>
 
-/* One thread's set.  `set`: the owner only, inside the gate; or anyone
+/* One thread's map.  `map`: the owner only, inside the gate; or anyone
  * holding reg_lock while the gate is closed (release).  `inside`: written
  * by the owner (enter/leave), read by close().  `gone`, `next`: reg_lock. */
 typedef struct local {
-    cset set;
+    cmap map;
     atomic_int inside;
     int gone; /* the owner thread exited; freed by the next release */
     struct local *next;
@@ -159,14 +225,11 @@ static pthread_key_t tl_key;
  * enter(). */
 static atomic_int closed;
 
-/* reg_lock guards the registry and the pending list. */
+/* reg_lock guards the registry. */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static local *registry;
-static cset *pending; /* sets taken by release(), dropped later */
-static size_t npending;
-static size_t pending_cap;
 
-/* Totals over every set, for stats only (relaxed). */
+/* Totals over every map, for stats only (relaxed). */
 static atomic_size_t total_count;
 static atomic_size_t total_bytes;
 
@@ -174,7 +237,7 @@ static void local_gone(void *arg)
 {
     local *l = arg;
     pthread_mutex_lock(&reg_lock);
-    l->gone = 1; /* its references stay members until the next release */
+    l->gone = 1; /* its map is freed by the next release */
     pthread_mutex_unlock(&reg_lock);
     tl_local = NULL;
 }
@@ -193,8 +256,7 @@ static void atfork_parent(void)
  * been inside the gate (a RAW capture made without a thread state
  * attached: os.fork() stops attached threads at safe points only, never
  * inside a hook); its flag would make the child's next close() wait
- * forever.  Every other thread's set is marked gone (its references stay
- * members until the next release). */
+ * forever.  Every other thread's map is marked gone. */
 static void atfork_child(void)
 {
     for (local *l = registry; l != NULL; l = l->next) {
@@ -218,7 +280,7 @@ int ftmpy_codeset_init(void)
         }
         done = 1;
     }
-    return 0;
+    return init_common();
 }
 
 static local *local_create(void)
@@ -244,7 +306,7 @@ int ftmpy_codeset_enter(void)
 {
     local *l = tl_local;
     if (l == NULL && (l = local_create()) == NULL) {
-        return 0; /* no set: capture resolved frames */
+        return 0; /* no map: capture resolved frames */
     }
     atomic_store_explicit(&l->inside, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&closed, memory_order_seq_cst)) {
@@ -282,23 +344,27 @@ void ftmpy_codeset_open(void)
     atomic_store_explicit(&closed, 0, memory_order_release);
 }
 
-int ftmpy_codeset_add(PyObject *code)
+uint32_t ftmpy_codeset_shape(PyObject *code)
 {
-    cset *s = &tl_local->set; /* inside the gate: tl_local exists */
-    size_t cap = s->capacity;
-    int rc = cset_add(s, code);
-    if (rc < 0) {
-        return -1;
+    cmap *m = &tl_local->map; /* inside the gate: tl_local exists */
+    size_t cap = m->capacity;
+    size_t count = m->count;
+    uint32_t id = cmap_shape(m, code);
+    if (m->count != count) {
+        if (m->count > count) {
+            atomic_fetch_add_explicit(&total_count, m->count - count,
+                                      memory_order_relaxed);
+        } else {
+            atomic_fetch_sub_explicit(&total_count, count - m->count,
+                                      memory_order_relaxed);
+        }
     }
-    if (rc > 0) {
-        atomic_fetch_add_explicit(&total_count, 1, memory_order_relaxed);
-    }
-    if (s->capacity != cap) {
+    if (m->capacity != cap) {
         atomic_fetch_add_explicit(&total_bytes,
-                                  (s->capacity - cap) * sizeof(PyObject *),
+                                  (m->capacity - cap) * sizeof(cslot),
                                   memory_order_relaxed);
     }
-    return 0;
+    return id;
 }
 
 /* Gate closed, nobody inside. */
@@ -308,25 +374,12 @@ void ftmpy_codeset_release(void)
     pthread_mutex_lock(&reg_lock);
     for (local **pl = &registry; *pl != NULL;) {
         local *l = *pl;
-        if (l->set.capacity != 0) {
-            if (npending == pending_cap) {
-                size_t ncap = pending_cap ? pending_cap * 2 : 16;
-                cset *np = realloc(pending, ncap * sizeof(*np));
-                if (np == NULL) {
-                    pl = &l->next; /* kept: its members live longer */
-                    continue;
-                }
-                pending = np;
-                pending_cap = ncap;
-            }
-            pending[npending++] = l->set;
-            atomic_fetch_sub_explicit(&total_count, l->set.count,
-                                      memory_order_relaxed);
-            atomic_fetch_sub_explicit(&total_bytes,
-                                      l->set.capacity * sizeof(PyObject *),
-                                      memory_order_relaxed);
-            memset(&l->set, 0, sizeof(l->set));
-        }
+        atomic_fetch_sub_explicit(&total_count, l->map.count,
+                                  memory_order_relaxed);
+        atomic_fetch_sub_explicit(&total_bytes,
+                                  l->map.capacity * sizeof(cslot),
+                                  memory_order_relaxed);
+        cmap_free(&l->map);
         if (l->gone) {
             *pl = l->next;
             atomic_fetch_sub_explicit(&total_bytes, sizeof(*l),
@@ -337,21 +390,8 @@ void ftmpy_codeset_release(void)
         pl = &l->next;
     }
     pthread_mutex_unlock(&reg_lock);
-}
-
-void ftmpy_codeset_drop_released(void)
-{
-    for (;;) {
-        cset s;
-        pthread_mutex_lock(&reg_lock);
-        if (npending == 0) {
-            pthread_mutex_unlock(&reg_lock);
-            return;
-        }
-        s = pending[--npending];
-        pthread_mutex_unlock(&reg_lock);
-        cset_drop(&s); /* may run arbitrary code: no lock held */
-    }
+    ftmpy_shapes_clear();
+    ftmpy_filenames_drop_strs();
 }
 
 size_t ftmpy_codeset_count(void)
@@ -361,7 +401,8 @@ size_t ftmpy_codeset_count(void)
 
 size_t ftmpy_codeset_bytes(void)
 {
-    return atomic_load_explicit(&total_bytes, memory_order_relaxed);
+    return atomic_load_explicit(&total_bytes, memory_order_relaxed) +
+           ftmpy_shapes_bytes();
 }
 
 #endif /* Py_GIL_DISABLED */

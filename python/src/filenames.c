@@ -193,6 +193,34 @@ PyObject *ftmpy_filename_str(uint32_t fid)
     return res;
 }
 
+void ftmpy_filename_hold(uint32_t fid, PyObject *str)
+{
+    if (str == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&lock);
+    if (fid != 0 && fid < nentries && entries[fid]->str == NULL) {
+        entries[fid]->str = Py_NewRef(str);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+void ftmpy_filenames_drop_strs(void)
+{
+    for (uint32_t id = 1;; id++) {
+        PyObject *str = NULL;
+        pthread_mutex_lock(&lock);
+        if (id >= nentries) {
+            pthread_mutex_unlock(&lock);
+            return;
+        }
+        str = entries[id]->str;
+        entries[id]->str = NULL;
+        pthread_mutex_unlock(&lock);
+        Py_XDECREF(str); /* a str: its deallocation runs no Python code */
+    }
+}
+
 size_t ftmpy_filenames_count(void)
 {
     pthread_mutex_lock(&lock);

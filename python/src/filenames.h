@@ -6,7 +6,9 @@
  * numbered from 1 in order of first appearance; id 0 is "<unknown>".  Ids
  * are never reused or dropped (the set of source files of a process is
  * small), so a record holding an id never dangles.  Also owns, per id, one
- * Python str built on first query.
+ * reference to a Python str of that content: the first one a capture saw
+ * (ftmpy_filename_hold, as the builtin holds it), or one built on first
+ * query; dropped by stop/clear_traces.
  *
  * Threads: ftmpy_filename_intern() may be called by any thread, with or
  * without the GIL (it reads only the immutable characters of a live str and
@@ -30,6 +32,19 @@ int ftmpy_filenames_init(void);
 /* Id of `str`'s content (a ready str); 0 ("<unknown>") if str is NULL.
  * Returns -1 (and *fid = 0) if the table cannot grow. */
 int ftmpy_filename_intern(PyObject *str, uint32_t *fid);
+
+/* Keep a reference to `str` (the object whose content `fid` names) as
+ * the entry's str, unless the entry has one already.  This is what the
+ * builtin does: it holds the first str object seen for each filename
+ * until clear_traces()/stop(), so that object stays alive (and traced)
+ * under both.  Requires a thread that may take references (GIL held;
+ * free-threaded: attached). */
+void ftmpy_filename_hold(uint32_t fid, PyObject *str);
+
+/* Drop every entry's str (stop/clear_traces; GIL held, free-threaded: the
+ * module lock, with no capture inside the code-set gate).  Queries build
+ * the strs they need again. */
+void ftmpy_filenames_drop_strs(void);
 
 /* New reference to the str for `fid`, or NULL with an exception set. */
 PyObject *ftmpy_filename_str(uint32_t fid);

@@ -12,20 +12,24 @@
  * PY_VERSION_HEX.
  *
  * Frame record (ftm_frame, 16 bytes, opaque to the engine), two kinds told
- * apart by the low bit of `a`:
- *   kind CODE      a = PyCodeObject address (aligned, low bit 0),
- *                  b = the frame's instruction pointer (an address inside
- *                      that code object's bytecode; always even) with
- *                      bit 0 set if the frame is owned by a generator.
- *                  Captured with the GIL held; the code object is kept
- *                  alive by codeset.c, so neither address can be reused
- *                  while any record names it.  The line number is decoded
- *                  only when a query needs it (ftmpy_frame_line).
+ * apart by the low two bits of `a`:
+ *   kind SHAPE     a = (shape id << 2) | 2 (shapes.h), b = the byte
+ *                  distance from the code object's start to the frame's
+ *                  instruction pointer (the interpreter's lasti, offset by
+ *                  ftmpy_code_unit0()).  Captured with the GIL held
+ *                  (free-threaded: attached, inside the code-set gate);
+ *                  names no object, so it stays exact after the code
+ *                  object died.  The line is decoded only when a query
+ *                  needs it (shapes.h).
  *   kind RESOLVED  a = (filename id << 1) | 1 (filenames.c), b = line
  *                  number.  Captured WITHOUT the GIL (RAW domain), where no
- *                  reference can be taken: the line is decoded right there
+ *                  shape may be looked up: the line is decoded right there
  *                  from the live, immutable code object and the filename
  *                  is copied by content, so the record owns no pointer.
+ * The walk itself (ftmpy_walk) produces raw records, a = the code object's
+ * address, b = its instruction pointer | generator bit, which the capture
+ * keeps only to compare the next walk with (hooks.c) and never hands to
+ * the engine.
  * FTMPY_FRAME_UNKNOWN (filename id 0 = "<unknown>", line 0) stands for an
  * empty stack, as the builtin's ("<unknown>", 0).
  *
@@ -54,6 +58,10 @@
 #define FTMPY_RESOLVED_A(fid) ((((uint64_t)(fid)) << 1) | FTMPY_KIND_RESOLVED)
 #define FTMPY_FRAME_IS_RESOLVED(f) (((f)->a & FTMPY_KIND_RESOLVED) != 0)
 #define FTMPY_FRAME_FID(f) ((uint32_t)((f)->a >> 1))
+#define FTMPY_KIND_SHAPE ((uint64_t)2)
+#define FTMPY_SHAPE_A(id) ((((uint64_t)(id)) << 2) | FTMPY_KIND_SHAPE)
+#define FTMPY_FRAME_IS_SHAPE(f) (((f)->a & 3) == FTMPY_KIND_SHAPE)
+#define FTMPY_FRAME_SHAPE(f) ((uint32_t)((f)->a >> 2))
 
 /* Thread state of the GIL holder (the caller must hold the GIL).  From
  * 3.12 on this is the calling thread's attached thread state (NULL when it
@@ -65,28 +73,41 @@ PyThreadState *ftmpy_tstate_current(void);
 PyThreadState *ftmpy_tstate_own(void);
 
 /* Walk `ts`'s frame chain from the most recent frame, skipping incomplete
- * frames, as the builtin does.  Writes the kind-CODE record of the k-th
+ * frames, as the builtin does.  Writes the raw record (above) of the k-th
  * complete frame into frames[k] for k < scap (scap >= limit: the records
  * past `limit` are a comparison shadow, never given to the engine), and
  * returns the number of complete frames on the whole stack, capped at
- * FTM_MAX_NFRAME (the caller stores min(result, limit) of them).
+ * FTM_MAX_NFRAME (the caller stores min(result, limit) of them).  For
+ * every k < limit whose raw record it writes, it also sets cooked[k].b to
+ * the kind-SHAPE `b` of that frame; cooked[k].a is the caller's.
  *
  * frames[] holds the previous capture on entry.  If `trust`, a frame whose
  * record equals the previous record at the same position is known complete
- * without reading its code object (completeness is a function of the code
- * object, the instruction pointer and the generator bit); this is only
- * sound if every code object named in frames[0..scap) is still alive and
- * was not replaced at the same address (the caller holds references:
+ * (and cooked[k] left as it was) without reading its code object
+ * (completeness is a function of the code object, the instruction pointer
+ * and the generator bit); this is only sound if every code object named
+ * in frames[0..scap) is still the object that was there when the record
+ * was written (the caller starts over after any code object died:
  * codeset.h).  Bits are OR-ed into *changed: 1 if the record at position 0
- * differs from the previous one, 2 if one at positions 1..limit-1 does.  If
- * newcode != NULL, every position < scap whose code pointer changed is
- * appended to newcode[] (*n_newcode counts them).  ts == NULL walks nothing.
+ * differs from the previous one, 2 if one at positions 1..limit-1 does.
+ * Every position < limit whose code pointer changed is appended to
+ * newcode[] (*n_newcode counts them).  ts == NULL walks nothing.
  */
-uint32_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, uint32_t scap,
-                    uint32_t limit, int trust, int *changed, uint16_t *newcode,
-                    uint32_t *n_newcode);
+uint32_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, ftm_frame *cooked,
+                    uint32_t scap, uint32_t limit, int trust, int *changed,
+                    uint16_t *newcode, uint32_t *n_newcode);
 
-/* Line number of a kind-CODE record, as the builtin computes it (negative
+/* Byte distance from a code object's start to its first code unit. */
+size_t ftmpy_code_unit0(void);
+
+/* Arrange for on_death() to be called, by the deallocating thread, each
+ * time a code object is deallocated, before its memory is freed (3.12+:
+ * a code watcher; 3.11: the code type's deallocator, interposed once and
+ * never removed).  GIL held (free-threaded: attached), once.  0 on
+ * success, -1 if no notification can be had (no Python exception set). */
+int ftmpy_code_watch(void (*on_death)(void));
+
+/* Line number of a raw record, as the builtin computes it (negative
  * -> 0).  Needs only that the code object is alive; no GIL needed. */
 int ftmpy_frame_line(const ftm_frame *f);
 

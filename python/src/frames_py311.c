@@ -62,6 +62,42 @@ static inline uint64_t fw_ip(const _PyInterpreterFrame *f)
 
 #include "frames_walk.h"
 
+/* 3.11 has no code watchers.  Code objects do take weak references, but a
+ * weakref per code object is a GC allocation that cannot be made inside an
+ * allocation hook (on 3.11 it may run a collection right there) and costs
+ * an object per code object.  Instead the code type's deallocator is
+ * interposed: code_dealloc is only ever reached through
+ * PyCode_Type.tp_dealloc (_Py_Dealloc reads the slot at each call), so
+ * every code object's death passes through code_dealloc_watched() first,
+ * which notes it and calls the original.  The slot is written once, with
+ * the GIL held, and never restored: restoring it while a deallocation
+ * through ours is under way in this thread, or after someone else
+ * interposed theirs on top of ours, would break the chain; an extension
+ * module is never unloaded, so ours stays valid for the process. */
+static destructor orig_code_dealloc;
+static void (*watch_cb)(void);
+
+static void code_dealloc_watched(PyObject *op)
+{
+    watch_cb();
+    orig_code_dealloc(op);
+}
+
+int ftmpy_code_watch(void (*on_death)(void))
+{
+    if (PyCode_Type.tp_dealloc == code_dealloc_watched) {
+        watch_cb = on_death;
+        return 0;
+    }
+    if (PyCode_Type.tp_dealloc == NULL) {
+        return -1;
+    }
+    watch_cb = on_death;
+    orig_code_dealloc = PyCode_Type.tp_dealloc;
+    PyCode_Type.tp_dealloc = code_dealloc_watched;
+    return 0;
+}
+
 size_t ftmpy_object_preheader(PyTypeObject *type)
 {
     /* 3.11: [PyGC_Head if GC][dict ptr, values ptr if MANAGED_DICT] obj.

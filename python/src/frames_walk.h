@@ -25,14 +25,20 @@
  * generator ownership): _PyFrame_IsIncomplete compares the instruction
  * pointer with the code object's first traceable instruction unless the
  * frame is a generator's.  frames[] only ever holds records of complete
- * frames, and the caller guarantees (codeset.h) that every code object
- * named there is alive and was not replaced at the same address, so a
- * frame whose record equals the stored one at its position is complete.
+ * frames, and the caller guarantees (codeset.h) that no code object named
+ * there died since its record was written (so none was replaced at the
+ * same address), so a frame whose record equals the stored one at its position
+ * is complete. The cooked `b` (kind SHAPE) is computed from the raw record
+ * alone, so a position left untouched keeps a right cooked value as well.
  *
  * Also here, because they are the same on every family: ftmpy_tstate_own,
- * ftmpy_frame_line and ftmpy_code_filename; and ftmpy_is_finalizing and
- * (from 3.12, where _PyType_PreHeaderSize exists) ftmpy_object_preheader,
- * which differ only by the interpreter function's name.
+ * ftmpy_frame_line, ftmpy_code_filename and ftmpy_code_unit0 (the
+ * bytecode is the code object's trailing co_code_adaptive array from 3.11
+ * to 3.15; 3.14t's thread-local copies are refused by frames_py314.c); and
+ * ftmpy_is_finalizing and (from 3.12, where _PyType_PreHeaderSize exists)
+ * ftmpy_object_preheader, which differ only by the interpreter function's
+ * name; from 3.12, ftmpy_code_watch (a code watcher; 3.11's is in
+ * frames_py311.c).
  *
  * Threads: the caller's own chain only; see frames.h.
  */
@@ -40,15 +46,16 @@
 #define FTMPY_FRAMES_WALK_H
 
 #include <limits.h>
+#include <stddef.h>
 
 static inline int fw_incomplete(_PyInterpreterFrame *f)
 {
     return _PyFrame_IsIncomplete(f);
 }
 
-uint32_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, uint32_t scap,
-                    uint32_t limit, int trust, int *changed, uint16_t *newcode,
-                    uint32_t *n_newcode)
+uint32_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, ftm_frame *cooked,
+                    uint32_t scap, uint32_t limit, int trust, int *changed,
+                    uint16_t *newcode, uint32_t *n_newcode)
 {
     uint32_t n = 0; /* complete frames seen */
     uint32_t nn = 0;
@@ -77,13 +84,18 @@ uint32_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, uint32_t scap,
         if (fw_incomplete(f)) {
             continue;
         }
-        if (frames[n].a != a) {
-            if (newcode != NULL) {
-                newcode[nn++] = (uint16_t)n;
+        if (n < limit) {
+            if (frames[n].a != a) {
+                if (newcode != NULL) {
+                    newcode[nn++] = (uint16_t)n;
+                }
+                ch |= n == 0 ? 1 : 2;
+            } else if (frames[n].b != b) {
+                ch |= n == 0 ? 1 : 2;
             }
-            ch |= n < limit ? (n == 0 ? 1 : 2) : 0;
-        } else if (frames[n].b != b) {
-            ch |= n < limit ? (n == 0 ? 1 : 2) : 0;
+            if (cooked != NULL) {
+                cooked[n].b = (b & ~(uint64_t)1) - a;
+            }
         }
         frames[n].a = a;
         frames[n].b = b;
@@ -96,6 +108,11 @@ uint32_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, uint32_t scap,
         *n_newcode = nn;
     }
     return n < FTM_MAX_NFRAME ? n : FTM_MAX_NFRAME;
+}
+
+size_t ftmpy_code_unit0(void)
+{
+    return offsetof(PyCodeObject, co_code_adaptive);
 }
 
 /* The builtin's line: PyCode_Addr2Line(code, lasti * sizeof(code unit)),
@@ -146,6 +163,29 @@ int ftmpy_is_finalizing(void)
 }
 
 #if PY_VERSION_HEX >= 0x030C0000
+/* 3.12+: a code watcher (public API).  Called by code_dealloc before the
+ * object is torn down, on the deallocating thread. */
+static void (*watch_cb)(void);
+
+static int on_code_event(PyCodeEvent event, PyCodeObject *co)
+{
+    (void)co;
+    if (event == PY_CODE_EVENT_DESTROY) {
+        watch_cb();
+    }
+    return 0;
+}
+
+int ftmpy_code_watch(void (*on_death)(void))
+{
+    watch_cb = on_death;
+    if (PyCode_AddWatcher(on_code_event) < 0) {
+        PyErr_Clear(); /* every watcher slot is taken */
+        return -1;
+    }
+    return 0;
+}
+
 size_t ftmpy_object_preheader(PyTypeObject *type)
 {
     /* GC head and managed dict/weakref slots (3.11: frames_py311.c). */

@@ -35,8 +35,9 @@
  * the spot (kind RESOLVED, see frames.h) because no reference can be taken.
  * NULL thread state or a finalizing interpreter -> the "<unknown>" traceback.
  *
- * Per-thread one-entry cache.  Each thread keeps its last kind-CODE
- * capture (code_frames/code_tb) and its last kind-RESOLVED one
+ * Per-thread one-entry cache.  Each thread keeps its last kind-SHAPE
+ * capture (code_frames: the walk's raw records, cooked: the kind-SHAPE
+ * records handed to the engine, code_tb) and its last kind-RESOLVED one
  * (res_frames/res_tb, allocated on the thread's first no-GIL capture).
  * ftmpy_walk() writes the new capture over the old
  * one comparing as it goes; if nothing changed the same ftm_traceback (with
@@ -44,12 +45,14 @@
  * On top of that, up to SLOTS recent tracebacks that share frames 1..n-1
  * with the current capture are kept (tb_slot), so a loop allocating on a
  * few lines of one function re-interns nothing either.
- * Every kind-CODE value in code_frames[0..cap) is a member of the code set
- * of epoch t->epoch; when ftmpy_code_epoch moves (stop/clear released the
- * set) the cache is zeroed first.  Code pointers that changed since the
- * previous capture are added to the code set right after the walk (under
- * the GIL, so Py_INCREF is legal); if the set cannot grow, that frame is
- * resolved eagerly (kind RESOLVED) and counted (coderef_oom).
+ * The raw records name code objects by address, so they are only compared
+ * with while no code object died since they were written and the shapes
+ * of their epoch are still there: when ftmpy_code_deaths() or
+ * ftmpy_code_epoch moved, the cache is zeroed first (codeset.h).  Code
+ * pointers that changed since the previous capture get their shape from
+ * the code set right after the walk (one map probe each; no reference is
+ * taken); if no shape can be made, that frame is resolved eagerly (kind
+ * RESOLVED) and counted (coderef_oom).
  *
  * Thread-local state: one C11 _Thread_local pointer to a libc-allocated
  * tcache, freed with its buffers by a pthread key destructor at thread
@@ -92,6 +95,13 @@
  * touched the block in between.  3.11/3.12 have no public hook: there
  * free-list reuse keeps the block's first traceback (README).
  *
+ * C API (capi_rebind.c).  ftmpy_hooks_track/untrack record
+ * PyTraceMalloc_Track/Untrack in the caller's domain: Track captures like
+ * a RAW allocation (the GIL path if the caller holds the GIL, else the
+ * thread's own frames resolved on the spot; never taking the GIL), saves
+ * and restores `busy` so a Track made from inside an allocator under ours
+ * is still recorded, and honours `suppress`.
+ *
  * Shared fields: g_tracing, g_nframe -- relaxed atomics written by
  * install/uninstall (under the GIL; free-threaded: under the module lock,
  * module.c), read by every wrapper (a stale value only makes a wrapper
@@ -111,8 +121,8 @@
  * own thread (mimalloc's per-thread heaps; a block may be freed by any
  * thread, which mimalloc allows, and whose free is recorded by the
  * freeing thread like any other).  What the GIL used to make atomic:
- *   - "capture + record": a kind-CODE traceback names code objects that
- *     stop/clear may release; each capture and the ftm_record_* call that
+ *   - "capture + record": a kind-SHAPE traceback names shapes that
+ *     stop/clear may drop; each capture and the ftm_record_* call that
  *     hands it to the engine are bracketed by the code-set gate
  *     (codeset.h: enter/leave).  While the gate is closed the thread
  *     captures kind-RESOLVED frames (the no-GIL RAW path) and never waits.
@@ -196,19 +206,21 @@ typedef struct tcache {
     uint32_t cap;   /* frames per buffer */
     void *block;    /* the one allocation holding the buffers below */
     size_t block_bytes;
-    ftm_frame *code_frames;
+    ftm_frame *code_frames; /* raw records of the last walk (frames.h) */
+    ftm_frame *cooked;      /* their kind-SHAPE records, handed out */
+    uint64_t deaths;        /* ftmpy_code_deaths() when code_frames filled */
     void *rblock; /* res_frames + scratch (no-GIL captures only), or NULL */
     size_t rblock_bytes;
     uint32_t rcap;
     ftm_frame *res_frames;
     ftm_frame *scratch;
     uint16_t *newcode;
-    ftm_traceback code_tb; /* the last kind-CODE capture (descriptor) */
+    ftm_traceback code_tb; /* the last kind-SHAPE capture (descriptor) */
     ftm_traceback res_tb;
     ftm_traceback unk_tb;
     /* Recent-traceback slots (only when nframe <= SLOT_MAX_NFRAME). */
     uint64_t version;    /* bumped when frames 1.. or the counts change */
-    ftm_traceback *last; /* what the previous kind-CODE capture returned */
+    ftm_traceback *last; /* what the previous kind-SHAPE capture returned */
     uint64_t stamp;
     ftm_frame *slot_frames; /* SLOTS * cap_stored frames, or NULL */
     tb_slot slots[SLOTS];
@@ -311,17 +323,19 @@ static void *replace_block(void **block, size_t *block_bytes, size_t bytes)
 static int tls_reserve(tcache *t, uint32_t limit)
 {
     uint32_t nslot = limit <= SLOT_MAX_NFRAME ? limit : 0;
-    limit = shadow_cap(limit);
-    size_t bytes = (size_t)limit * (sizeof(ftm_frame) + sizeof(uint16_t)) +
-                   (size_t)SLOTS * nslot * sizeof(ftm_frame);
+    uint32_t cap = shadow_cap(limit);
+    size_t bytes = ((size_t)cap + limit) * sizeof(ftm_frame) +
+                   (size_t)SLOTS * nslot * sizeof(ftm_frame) +
+                   (size_t)limit * sizeof(uint16_t);
     void *blk = replace_block(&t->block, &t->block_bytes, bytes);
     if (blk == NULL) {
         return -1;
     }
-    t->cap = limit;
+    t->cap = cap;
     t->code_frames = blk;
-    t->slot_frames = nslot ? t->code_frames + limit : NULL;
-    t->newcode = (uint16_t *)(t->code_frames + limit + (size_t)SLOTS * nslot);
+    t->cooked = t->code_frames + cap;
+    t->slot_frames = nslot ? t->cooked + limit : NULL;
+    t->newcode = (uint16_t *)(t->cooked + limit + (size_t)SLOTS * nslot);
     memset(t->slots, 0, sizeof(t->slots));
     for (uint32_t i = 0; nslot && i < SLOTS; i++) {
         t->slots[i].tb.frames = t->slot_frames + (size_t)i * nslot;
@@ -329,7 +343,7 @@ static int tls_reserve(tcache *t, uint32_t limit)
     t->version++;
     t->last = NULL;
     memset(&t->code_tb, 0, sizeof(t->code_tb));
-    t->code_tb.frames = t->code_frames;
+    t->code_tb.frames = t->cooked;
     t->epoch = 0; /* the GIL path resets code_frames on first use */
     return 0;
 }
@@ -361,43 +375,50 @@ static ftm_traceback *unknown_tb(tcache *t)
     return &t->unk_tb;
 }
 
-/* GIL held.  Kind-CODE capture of `ts`'s stack. */
+/* GIL held (free-threaded: inside the gate).  Kind-SHAPE capture of
+ * `ts`'s stack. */
 static ftm_traceback *capture_code(tcache *t, PyThreadState *ts,
                                    uint16_t limit)
 {
-    if (t->epoch != ftmpy_code_epoch) {
+    uint64_t deaths = ftmpy_code_deaths();
+    if (t->epoch != ftmpy_code_epoch || t->deaths != deaths ||
+        !ftmpy_codeset_watching()) {
+        /* a session step dropped the shapes, or a code object died (its
+         * address may now hold another): compare nothing with the past */
         memset(t->code_frames, 0, (size_t)t->cap * sizeof(ftm_frame));
         memset(&t->code_tb, 0, sizeof(t->code_tb));
-        t->code_tb.frames = t->code_frames;
+        t->code_tb.frames = t->cooked;
         t->epoch = ftmpy_code_epoch;
+        t->deaths = deaths;
         t->version++;
         t->last = NULL;
     }
     int changed = 0;
     uint32_t nnew = 0;
-    uint32_t total = ftmpy_walk(ts, t->code_frames, t->cap, limit, 1, &changed,
-                                t->newcode, &nnew);
+    uint32_t total = ftmpy_walk(ts, t->code_frames, t->cooked, t->cap, limit,
+                                1, &changed, t->newcode, &nnew);
     if (total == 0) {
         return unknown_tb(t);
     }
     for (uint32_t k = 0; k < nnew; k++) {
-        ftm_frame *f = &t->code_frames[t->newcode[k]];
+        uint16_t pos = t->newcode[k];
+        ftm_frame *f = &t->code_frames[pos];
         PyObject *code = (PyObject *)(uintptr_t)f->a;
-        if (ftmpy_codeset_add(code) == 0) {
+        uint32_t shape = ftmpy_codeset_shape(code);
+        if (shape != 0) {
+            t->cooked[pos].a = FTMPY_SHAPE_A(shape);
             continue;
         }
-        if (t->newcode[k] >= limit) {
-            f->a = f->b = 0; /* shadow only: never matches, always checked */
-            continue;
-        }
+        /* no memory for the shape: resolve this frame right here */
         uint32_t fid = 0;
         if (ftmpy_filename_intern(ftmpy_code_filename(code), &fid) < 0) {
             atomic_fetch_add_explicit(&st_filename_oom, 1,
                                       memory_order_relaxed);
         }
-        f->b = (uint64_t)ftmpy_frame_line(f);
-        f->a = FTMPY_RESOLVED_A(fid);
-        changed |= 3; /* the record changed after the walk compared it */
+        t->cooked[pos].b = (uint64_t)ftmpy_frame_line(f);
+        t->cooked[pos].a = FTMPY_RESOLVED_A(fid);
+        f->a = f->b = 0; /* never matches: looked up again next time */
+        changed |= pos == 0 ? 1 : 2;
         atomic_fetch_add_explicit(&st_coderef_oom, 1, memory_order_relaxed);
     }
     uint16_t n = (uint16_t)(total < limit ? total : limit);
@@ -432,7 +453,7 @@ static ftm_traceback *capture_code(tcache *t, PyThreadState *ts,
             s = s2;
         }
         s->stamp = ++t->stamp;
-        memcpy((ftm_frame *)s->tb.frames, t->code_frames,
+        memcpy((ftm_frame *)s->tb.frames, t->cooked,
                (size_t)n * sizeof(ftm_frame));
         s->tb.nframe = n;
         s->tb.total_nframe = (uint16_t)total;
@@ -458,8 +479,8 @@ static ftm_traceback *capture_resolved(tcache *t, PyThreadState *own,
         return unknown_tb(t);
     }
     int changed = 0;
-    uint32_t total =
-        ftmpy_walk(own, t->scratch, limit, limit, 0, &changed, NULL, NULL);
+    uint32_t total = ftmpy_walk(own, t->scratch, NULL, limit, limit, 0,
+                                &changed, NULL, NULL);
     if (total == 0) {
         return unknown_tb(t);
     }
@@ -939,4 +960,38 @@ void ftmpy_hooks_stats(ftmpy_hook_stats *out)
     out->nogil_captures =
         atomic_load_explicit(&st_nogil, memory_order_relaxed);
     out->tls_bytes = atomic_load_explicit(&st_tls_bytes, memory_order_relaxed);
+}
+
+int ftmpy_hooks_is_tracing(void)
+{
+    return tracing();
+}
+
+int ftmpy_hooks_track(unsigned int domain, uintptr_t ptr, size_t size)
+{
+    tcache *t = tls_get();
+    if (t == NULL) {
+        count_lost_capture();
+        return -1;
+    }
+    if (t->suppress) {
+        return 0;
+    }
+    /* `busy` keeps allocations made while capturing out of the engine;
+     * saved and restored, because a custom allocator under our wrapper may
+     * call Track from inside it (the capture buffers are not in use
+     * then). */
+    int was_busy = t->busy;
+    t->busy = 1;
+    int gate = ftmpy_codeset_enter();
+    int rc = ftm_record_alloc(domain, ptr, size, capture(t, 1, gate));
+    ftmpy_codeset_leave(gate);
+    t->busy = was_busy;
+    return rc == FTM_OK ? 0 : -1;
+}
+
+int ftmpy_hooks_untrack(unsigned int domain, uintptr_t ptr)
+{
+    ftm_record_free(domain, ptr);
+    return 0;
 }

@@ -50,12 +50,30 @@ int ftmpy_suppress_pop(void);
 
 typedef struct ftmpy_hook_stats {
     uint64_t capture_oom;    /* captures that fell back to "<unknown>" */
-    uint64_t coderef_oom;    /* frames resolved eagerly: code set full */
+    uint64_t coderef_oom;    /* frames resolved eagerly: no shape memory */
     uint64_t filename_oom;   /* filenames recorded as "<unknown>" */
     uint64_t nogil_captures; /* RAW captures made without the GIL */
     size_t tls_bytes;        /* per-thread capture buffers */
 } ftmpy_hook_stats;
 
 void ftmpy_hooks_stats(ftmpy_hook_stats *out);
+
+/* The C API's PyTraceMalloc_Track/Untrack on the engine (capi_rebind.c
+ * calls them while ftmpy_hooks_is_tracing()).  Any thread, with or without
+ * the GIL or a thread state.  Track records (domain, ptr, size) with the
+ * calling thread's current Python traceback, replacing any trace of
+ * (domain, ptr), as the builtin does: with the GIL from the thread state,
+ * without it from the thread's own frames (as a RAW allocation made
+ * without the GIL; the builtin takes the GIL for this, we never do), with
+ * no thread state the "<unknown>" traceback.  Inside the thread's
+ * "do not trace" scope nothing is recorded.  Returns 0, or -1 if the
+ * thread's capture state or the engine's ring could not be allocated
+ * (the builtin's -1: out of memory) or if the call comes from inside a
+ * realloc of our own wrapper (an allocator below ours calling Track; the
+ * engine drops and counts it).  Untrack records the removal and returns
+ * 0 (also for a block that is not traced). */
+int ftmpy_hooks_is_tracing(void);
+int ftmpy_hooks_track(unsigned int domain, uintptr_t ptr, size_t size);
+int ftmpy_hooks_untrack(unsigned int domain, uintptr_t ptr);
 
 #endif /* FTMPY_HOOKS_H */

@@ -12,6 +12,10 @@
  * _start_sampled()/_get_sampling() (sampled mode, sampled.h: the package's
  * start_sampled() validates the arguments; a sampled session is an
  * ordinary session whose traces carry scaled sizes).
+ * start() (and _start_sampled()) also routes the C API
+ * (PyTraceMalloc_Track/Untrack, _PyTraceMalloc_GetTraceback) to the
+ * engine, and the module carries capi_rebind.c's private
+ * _capi_hook_loader()/_capi_rebind().
  *
  * Differences from the builtin, on purpose:
  *   - _get_object_traceback() also subtracts the managed-dict pre-header
@@ -47,16 +51,16 @@
  * PyMutex_Lock detaches a thread that has to wait, so a waiter never
  * blocks a garbage collection or another thread's stop-the-world.  The
  * allocation hooks never take this lock.  What is done outside it: the
- * lost-events warning (runs Python code) and dropping the released code
- * references (codeset.h), each after the lock is released.
+ * lost-events warning (runs Python code), after the lock is released.
  *   stop/clear_traces close the code-set gate (codeset.h) around the
- *   engine's clear and the release of the code set, so no thread captures
- *   code objects across them; queries hold the lock while they resolve
- *   frames, so a code object is never released under a running query.
+ *   engine's clear and the release of the code shapes, so no thread
+ *   captures shapes across them; queries hold the lock while they resolve
+ *   frames, so a shape is never dropped under a running query.
  *   The builtin's comparable races on 3.13t: CPython gh-126314/126315.
  */
 #include <Python.h>
 
+#include "capi_rebind.h"
 #include "codeset.h"
 #include "fasttracemalloc.h"
 #include "filenames.h"
@@ -64,6 +68,7 @@
 #include "hooks.h"
 #include "resolve.h"
 #include "sampled.h"
+#include "shapes.h"
 
 #define MAX_NFRAME 65535
 
@@ -213,6 +218,12 @@ static PyObject *m_start(PyObject *Py_UNUSED(mod), PyObject *const *args,
 static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
                                int record_all, int restamp)
 {
+    /* Route the C API (PyTraceMalloc_Track/Untrack) to the engine first:
+     * if that is refused, its one warning may raise, and then nothing has
+     * started.  Outside the lock: the warning runs Python code. */
+    if (ftmpy_capi_rebind() < 0) {
+        return NULL;
+    }
     lock_module();
     if (tracing) {
         unlock_module();
@@ -450,13 +461,21 @@ static PyObject *m_get_tracemalloc_memory(PyObject *Py_UNUSED(mod),
                                           PyObject *Py_UNUSED(arg))
 {
     ftmpy_hook_stats hs;
+    ftm_stats st;
     lock_module();
     ftmpy_hooks_stats(&hs);
     ftmpy_sampled_stats ss;
     ftmpy_sampled_stats_get(&ss);
-    size_t total = ftm_engine_memory() + ftmpy_codeset_bytes() + ss.bytes +
-                   ftmpy_filenames_bytes() + ftmpy_resolve_bytes() +
-                   hs.tls_bytes;
+    size_t engine = ftm_engine_memory();
+    ftm_get_stats(&st);
+    /* Ring slots that no event ever used are allocated but never written
+     * (not resident): left out, like the builtin counts only what its
+     * tables hold. */
+    if (st.rings_untouched_bytes < engine) {
+        engine -= (size_t)st.rings_untouched_bytes;
+    }
+    size_t total = engine + ftmpy_codeset_bytes() + ftmpy_filenames_bytes() +
+                   ftmpy_resolve_bytes() + hs.tls_bytes + ss.bytes;
     unlock_module();
     return PyLong_FromSize_t(total);
 }
@@ -507,6 +526,24 @@ PyDoc_STRVAR(get_object_traceback_doc,
              "Return the traceback where obj was allocated as a tuple of "
              "(filename, lineno) tuples, most recent first, or None.");
 
+/* Lock held, tracing.  The traceback tuple of (domain, ptr), None if it
+ * is not traced (new references), or NULL with an exception set. */
+static PyObject *trace_traceback(unsigned int domain, uintptr_t ptr)
+{
+    ftm_trace tr;
+    PyObject *tb = Py_None;
+    if (ftm_get_trace(domain, ptr, &tr)) {
+        ftmpy_suppress_begin();
+        tb = ftmpy_tb_tuple(tr.tb, NULL);
+        ftmpy_suppress_end();
+        if (tb == NULL) {
+            return NULL;
+        }
+    }
+    Py_INCREF(tb); /* under the lock: the cache may be cleared after it */
+    return tb;
+}
+
 static PyObject *m_get_object_traceback(PyObject *Py_UNUSED(mod),
                                         PyObject *obj)
 {
@@ -517,19 +554,12 @@ static PyObject *m_get_object_traceback(PyObject *Py_UNUSED(mod),
     }
     PyTypeObject *type = Py_TYPE(obj);
     uintptr_t ptr = (uintptr_t)obj - ftmpy_object_preheader(type);
-    ftm_trace tr;
     lost_counts lc = {0};
-    PyObject *tb = Py_None;
-    if (ftm_get_trace(0, ptr, &tr)) {
-        ftmpy_suppress_begin();
-        tb = ftmpy_tb_tuple(tr.tb, NULL);
-        ftmpy_suppress_end();
-        if (tb == NULL) {
-            unlock_module();
-            return NULL;
-        }
+    PyObject *tb = trace_traceback(0, ptr);
+    if (tb == NULL) {
+        unlock_module();
+        return NULL;
     }
-    Py_INCREF(tb); /* under the lock: the cache may be cleared after it */
     lost_events_check(&lc);
     unlock_module();
     if (lost_events_warn(&lc) < 0) {
@@ -537,6 +567,19 @@ static PyObject *m_get_object_traceback(PyObject *Py_UNUSED(mod),
         return NULL;
     }
     return tb;
+}
+
+/* capi_rebind.h: _PyTraceMalloc_GetTraceback on the engine. */
+int ftmpy_module_traceback(unsigned int domain, uintptr_t ptr, PyObject **out)
+{
+    lock_module();
+    if (!tracing) {
+        unlock_module();
+        return 0;
+    }
+    *out = trace_traceback(domain, ptr);
+    unlock_module();
+    return 1;
 }
 
 /* _suspend()/_resume(): the package's private "do not trace" scope for
@@ -599,6 +642,7 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
     ftmpy_sampled_stats_get(&ss);
     unsigned long long code_refs = ftmpy_codeset_count();
     unsigned long long code_epoch = ftmpy_code_epoch;
+    unsigned long long code_shapes = ftmpy_shapes_count();
     unlock_module();
     const char *backend = st.backend_in_use == FTM_MEM_JEMALLOC   ? "jemalloc"
                           : st.backend_in_use == FTM_MEM_PORTABLE ? "portable"
@@ -621,6 +665,8 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
         put_u64(d, "tracebacks_lost_oom", st.tracebacks_lost_oom) < 0 ||
         put_u64(d, "ring_full_waits", st.ring_full_waits) < 0 ||
         put_u64(d, "producer_drains", st.producer_drains) < 0 ||
+        put_u64(d, "merger_thread", st.merger_thread) < 0 ||
+        put_u64(d, "rings_untouched_bytes", st.rings_untouched_bytes) < 0 ||
         put_u64(d, "threads_registered", st.threads_registered) < 0 ||
         put_u64(d, "rings_reclaimed", st.rings_reclaimed) < 0 ||
         put_u64(d, "live_traces", st.live_traces) < 0 ||
@@ -633,15 +679,40 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
         put_u64(d, "tls_bytes", hs.tls_bytes) < 0 ||
         put_u64(d, "code_refs", code_refs) < 0 ||
         put_u64(d, "code_epoch", code_epoch) < 0 ||
+        put_u64(d, "code_shapes", code_shapes) < 0 ||
+        put_u64(d, "code_deaths_watched",
+                (unsigned long long)ftmpy_codeset_watching()) < 0 ||
         put_u64(d, "filenames", ftmpy_filenames_count()) < 0 ||
         put_u64(d, "sampled_allocs", ss.sampled) < 0 ||
         put_u64(d, "sampled_overflow", ss.overflow) < 0 ||
         put_u64(d, "sampled_add_oom", ss.add_oom) < 0 ||
-        put_u64(d, "sampled_set_bytes", ss.bytes) < 0) {
+        put_u64(d, "sampled_set_bytes", ss.bytes) < 0 ||
+        ftmpy_capi_stats_into(d) < 0) {
         Py_DECREF(d);
         return NULL;
     }
     return d;
+}
+
+PyDoc_STRVAR(
+    linetable_line_doc,
+    "_linetable_line($module, linetable, firstlineno, addr, /)\n--\n\n"
+    "The line the extension's location-table decoder (shapes.c) "
+    "gives byte address addr; for tests against co_lines().");
+
+static PyObject *m_linetable_line(PyObject *Py_UNUSED(mod), PyObject *args)
+{
+    Py_buffer lt;
+    int firstlineno;
+    long long addr;
+    if (!PyArg_ParseTuple(args, "y*iL:_linetable_line", &lt, &firstlineno,
+                          &addr)) {
+        return NULL;
+    }
+    int line = ftmpy_linetable_line((const uint8_t *)lt.buf, (size_t)lt.len,
+                                    firstlineno, (int64_t)addr);
+    PyBuffer_Release(&lt);
+    return PyLong_FromLong(line);
 }
 
 static PyMethodDef methods[] = {
@@ -665,6 +736,7 @@ static PyMethodDef methods[] = {
     {"_get_sampling", m_get_sampling, METH_NOARGS, get_sampling_doc},
     {"_suspend", m_suspend, METH_NOARGS, suspend_doc},
     {"_resume", m_resume, METH_NOARGS, resume_doc},
+    {"_linetable_line", m_linetable_line, METH_VARARGS, linetable_line_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -684,7 +756,11 @@ PyMODINIT_FUNC PyInit__fasttracemalloc(void)
         ftmpy_codeset_init() < 0) {
         return NULL;
     }
+    ftmpy_capi_init();
     PyObject *m = PyModule_Create(&moduledef);
+    if (m != NULL && ftmpy_capi_add_functions(m) < 0) {
+        Py_CLEAR(m);
+    }
 #ifdef Py_GIL_DISABLED
     /* Single-phase init: this is the Py_mod_gil slot's equivalent. */
     if (m != NULL && PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED) < 0) {

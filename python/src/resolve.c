@@ -4,7 +4,7 @@
  * The two id-keyed caches are open-addressing maps (linear probing, load
  * <= 1/2) from a 16-byte key (an ftm_frame, or {tb id, 0}) to up to two
  * owned references; the all-zero key marks an empty slot (a frame record
- * never has a == 0: kind CODE holds a non-NULL pointer, kind RESOLVED has
+ * never has a == 0: kind SHAPE holds a shape id >= 1, kind RESOLVED has
  * its low bit set; tb ids are never 0).  Memory from libc.
  */
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include "filenames.h"
 #include "frames.h"
 #include "resolve.h"
+#include "shapes.h"
 
 typedef struct omap_slot {
     ftm_frame key;
@@ -166,14 +167,17 @@ static PyObject *frame_tuple(const ftm_frame *f)
         fn = ftmpy_filename_str(FTMPY_FRAME_FID(f));
         line = (long)f->b;
     } else {
-        PyObject *code = (PyObject *)(uintptr_t)f->a;
-        fn = ftmpy_code_filename(code);
-        if (fn != NULL) {
-            Py_INCREF(fn);
-        } else {
-            fn = ftmpy_filename_str(0);
+        /* kind SHAPE: the only other kind the hooks hand to the engine */
+        uint32_t fid = 0;
+        int ln = 0;
+        int64_t addr = (int64_t)f->b - (int64_t)ftmpy_code_unit0();
+        if (!FTMPY_FRAME_IS_SHAPE(f) ||
+            ftmpy_shape_line(FTMPY_FRAME_SHAPE(f), addr, &fid, &ln) < 0) {
+            fid = 0;
+            ln = 0;
         }
-        line = ftmpy_frame_line(f);
+        fn = ftmpy_filename_str(fid);
+        line = ln < 0 ? 0 : ln;
     }
     PyObject *t = new_untracked_pair(fn, PyLong_FromLong(line));
     if (t == NULL) {

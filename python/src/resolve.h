@@ -3,7 +3,7 @@
  *
  * Owns the query-side caches, all valid for one code epoch (codeset.h):
  *   - frame record -> (filename, lineno) tuple: the line number of a
- *     (code, offset) pair is decoded once, here, never on the hot path;
+ *     (shape, offset) pair is decoded once, here, never on the hot path;
  *   - traceback id -> traceback tuple (most recent frame first) and its
  *     total_nframe int; equal tracebacks (even from distinct ids, e.g. two
  *     offsets on one line, or a GIL and a no-GIL capture of the same
@@ -15,11 +15,12 @@
  *
  * Threads: GIL only; free-threaded builds: the module lock (module.c),
  * which every caller holds for the whole query, so the caches, the content
- * dict and the code objects named by kind-CODE records (released only by
- * stop/clear, under the same lock) are never touched by two threads at
- * once.  A borrowed result must be INCREF-ed before the lock is released.
- * Ids passed in must be valid (inside a held ftm_snapshot, or from
- * ftm_get_trace before any clear/stop).
+ * dict and the shapes named by kind-SHAPE records (dropped only by
+ * stop/clear, under the same lock; shapes.h has its own lock against the
+ * hooks adding to the table) are never touched by two threads at once.  A
+ * borrowed result must be INCREF-ed before the lock is released. Ids passed in
+ * must be valid (inside a held ftm_snapshot, or from ftm_get_trace before any
+ * clear/stop).
  */
 #ifndef FTMPY_RESOLVE_H
 #define FTMPY_RESOLVE_H

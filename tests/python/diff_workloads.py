@@ -106,6 +106,39 @@ def w_threads():
     return box
 
 
+_CODEGEN_SRC = """\
+def inner(n):
+    return bytearray(n)
+def outer(n):
+    first = inner(n)
+    return [first, bytearray(n + 1)]
+def gen(n):
+    yield bytearray(n + 2)
+    yield inner(n + 3)
+"""
+
+
+def w_codegen():
+    # Generated code, dropped as soon as it ran (issue 10 item 4): what it
+    # allocated and kept must name the generated file and line after the
+    # code objects died and their addresses were reused by other code
+    # objects (the junk compiled in between).  17 file names shared by
+    # sources shifted by 0..4 lines: equal file names with different line
+    # tables.  Only bytearrays are kept (no free list).
+    keep = []
+    for i in range(240):
+        ns = {}
+        src = "\n" * (i % 5) + _CODEGEN_SRC
+        exec(compile(src, "<codegen-%d>" % (i % 17), "exec"), ns)
+        keep.extend(ns["outer"](100 + i))
+        keep.extend(ns["gen"](100 + i))
+        del ns
+        if i % 10 == 0:
+            junk = [compile("x = %d" % j, "<junk>", "exec") for j in range(20)]
+            del junk
+    return keep
+
+
 WORKLOADS = {name[2:]: fn for name, fn in globals().items()
              if name.startswith("w_")}
 

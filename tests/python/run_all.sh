@@ -8,6 +8,11 @@
 #      and that interpreter's own test_tracemalloc through its regrtest);
 #   2. the CPython suite runner on its own, so its verdict is in the log;
 #   3. pytest again with LD_PRELOAD=libjemalloc.so.2.
+# numpy (test_capi.py: array buffers tracked through the C API) is installed
+# into each venv from a binary wheel only; where no wheel exists for the
+# interpreter (or no index is reachable, e.g. in the chroot) the script says
+# so and test_capi.py skips its numpy tests with that reason (pytest -rs
+# prints it).
 # Interpreters from pyenv or a build of ours build with `pip install .`
 # (isolated build: pip fetches scikit-build-core); Debian's (/usr/bin, on
 # the host or in the forky chroot) first install the build requirements,
@@ -86,6 +91,14 @@ for py in $interpreters; do
         "$vpy" -m pip install -q pytest
         "$vpy" -m pip install -q "$root"
     fi
+    # numpy for test_capi.py: a wheel or nothing (a source build takes many
+    # minutes on this machine and proves nothing about fasttracemalloc).
+    if "$vpy" -m pip install -q --only-binary=:all: numpy >/dev/null 2>&1; then
+        echo "numpy $("$vpy" -c 'import numpy; print(numpy.__version__)') installed"
+    else
+        echo "numpy: no binary wheel installable for $version here;" \
+             "test_capi.py skips its numpy tests (reason shown by pytest -rs)"
+    fi
     "$vpy" -c 'import fasttracemalloc, fasttracemalloc._backend as b, sysconfig, os
 assert b.name == "engine", b.name
 site = sysconfig.get_paths()["platlib"]
@@ -96,13 +109,13 @@ print("installed:", os.path.dirname(fasttracemalloc.__file__))'
     # Run from a scratch directory so the source tree is never imported.
     work=$(mktemp -d)
     step "$version: pytest"
-    (cd "$work" && "$vpy" -m pytest -q -p no:cacheprovider "$here")
+    (cd "$work" && "$vpy" -m pytest -q -rs -p no:cacheprovider "$here")
     step "$version: CPython's test_tracemalloc on the engine"
     (cd "$work" && "$vpy" "$here/run_cpython_suite.py" | tail -n 12)
     if [ "${FTM_SKIP_JEMALLOC:-0}" != 1 ]; then
         step "$version: pytest under LD_PRELOAD=$jemalloc"
         [ -e "$jemalloc" ] || { echo "missing $jemalloc (apt-get install libjemalloc2)" >&2; exit 1; }
-        (cd "$work" && LD_PRELOAD="$jemalloc" "$vpy" -m pytest -q -p no:cacheprovider "$here")
+        (cd "$work" && LD_PRELOAD="$jemalloc" "$vpy" -m pytest -q -rs -p no:cacheprovider "$here")
     fi
     rm -rf "$work"
 done

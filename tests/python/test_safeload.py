@@ -150,6 +150,7 @@ def wrong(snapshot_mutator):
                                         [(0, 1, (("f", 1, 2),), 1)])),
     ("bool lineno", lambda s: setattr(s.traces, "_traces",
                                       [(0, 1, (("f", True),), 1)])),
+    ("no frame", lambda s: setattr(s.traces, "_traces", [(0, 1, (), 0)])),
     ("not a snapshot", None),
 ])
 def test_wrong_contents_are_errors(name, mutate):
@@ -206,7 +207,8 @@ REGRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 def test_fuzzer_findings_stay_fixed(name):
     # Inputs the fuzzer (tests/fuzz/run.sh) found: a memo index that made
     # the C unpickler allocate 2 GB, a BYTEARRAY8 declaring 5 GB, a global
-    # whose name holds a newline (a two-line error message).
+    # whose name holds a newline (a two-line error message), a trace with
+    # no frame (statistics('filename') raised IndexError).
     with open(os.path.join(REGRESSIONS, name), "rb") as fp:
         data = fp.read()
     with pytest.raises(_safeload.UnsafeSnapshotError) as info:

@@ -621,3 +621,18 @@ def test_free_list_restamp_is_opt_in(tmp_path):
     out = json.loads(proc.stdout.splitlines()[-1])
     assert out["default"] == 5, out
     assert out["restamp"] == (8 if sys.version_info >= (3, 13) else 5), out
+
+
+def test_c_api_domains_count_as_exact():
+    """Blocks outside domain 0 come from PyTraceMalloc_Track, which is not
+    sampled: sampled_statistics() takes them at face value."""
+    tb = ((HERE, 1),)
+    snap = fasttracemalloc.Snapshot([(389047, 1000, tb, 1),
+                                     (0, scaled(1000, P), tb, 1)], 1)
+    snap.sample_mean_bytes = P
+    st = snap.sampled_statistics("lineno")[0]
+    assert st.size == 1000 + scaled(1000, P)
+    assert st.samples == 2
+    q = inclusion(1000, P)
+    assert abs(st.count - (1 + 1 / q)) < 1e-3 / q
+    assert abs(st.size_stderr - math.sqrt((1 - q)) * scaled(1000, P)) < 2.0
