@@ -7,6 +7,7 @@ The harness (diff_harness.py) removes the tracers' and its own traces.
 
 import json
 import os
+import sysconfig
 
 import pytest
 
@@ -15,6 +16,7 @@ from conftest import HERE, needs_engine, run_python
 import diff_harness
 
 HARNESS = os.path.join(HERE, "diff_harness.py")
+FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 
 def traced(tracer, nframe, workload):
@@ -31,30 +33,55 @@ def describe(stats):
             for frames, size, count in stats]
 
 
+# On free-threaded builds the runtime itself allocates, in the traced RAW
+# domain and at timing-dependent moments, blocks the builtin attributes to
+# whatever line is running (for instance a 2048-byte chunk of another
+# thread's biased-refcount merge queue, allocated by a thread that drops
+# the last local reference to an object it does not own).  The 'threads'
+# workload then differs from run to run under the builtin too (seen on
+# 3.13t: one 2048-byte block more or less at diff_workloads.py:86, about
+# one run in six on a loaded machine).  A comparison whose reference did
+# not reproduce itself proves nothing either way, so it is repeated, at most
+# ATTEMPTS times; a difference while the builtin reproduced itself fails at
+# once.
+ATTEMPTS = 3
+
+
 @needs_engine
 @pytest.mark.parametrize("nframe", [1, 25])
 @pytest.mark.parametrize("workload", sorted(diff_harness.WORKLOADS))
 def test_same_statistics_as_builtin(workload, nframe):
-    expected = traced("builtin", nframe, workload)
-    got = traced("fasttracemalloc", nframe, workload)
-    assert expected["limit"] == got["limit"] == nframe
-    # the workload's own allocations are there (the test can fail)
-    assert any(frames[-1][0] == os.path.join(HERE, "diff_workloads.py")
-               for frames, _, _ in expected["stats"])
-    if got["stats"] != expected["stats"]:
+    for attempt in range(ATTEMPTS):
+        expected = traced("builtin", nframe, workload)
+        got = traced("fasttracemalloc", nframe, workload)
+        assert expected["limit"] == got["limit"] == nframe
+        # the workload's own allocations are there (the test can fail)
+        assert any(frames[-1][0] == os.path.join(HERE, "diff_workloads.py")
+                   for frames, _, _ in expected["stats"])
+        if got["stats"] == expected["stats"]:
+            return
         again = traced("builtin", nframe, workload)
-        assert again["stats"] == expected["stats"], \
-            "the builtin itself is not deterministic on this workload"
-        only_builtin = [s for s in expected["stats"] if s not in got["stats"]]
-        only_ours = [s for s in got["stats"] if s not in expected["stats"]]
-        pytest.fail("statistics differ\nbuiltin only:\n  %s\n"
-                    "fasttracemalloc only:\n  %s"
-                    % ("\n  ".join(describe(only_builtin)),
-                       "\n  ".join(describe(only_ours))))
+        if again["stats"] == expected["stats"]:
+            break
+        print("attempt %d: the builtin did not reproduce itself; again"
+              % (attempt + 1))
+    else:
+        pytest.fail("the builtin was not deterministic on this workload in "
+                    "%d attempts" % ATTEMPTS)
+    only_builtin = [s for s in expected["stats"] if s not in got["stats"]]
+    only_ours = [s for s in got["stats"] if s not in expected["stats"]]
+    pytest.fail("statistics differ\nbuiltin only:\n  %s\n"
+                "fasttracemalloc only:\n  %s"
+                % ("\n  ".join(describe(only_builtin)),
+                   "\n  ".join(describe(only_ours))))
 
 
 @pytest.mark.parametrize("workload", sorted(diff_harness.WORKLOADS))
 def test_workloads_are_deterministic_under_builtin(workload):
     """The reference itself must be reproducible, or the comparison above
-    would be meaningless."""
-    assert traced("builtin", 25, workload) == traced("builtin", 25, workload)
+    would be meaningless: two runs agree (on free-threaded builds, two of
+    three, for the reason given above ATTEMPTS)."""
+    runs = [json.dumps(traced("builtin", 25, workload)) for _ in range(2)]
+    if runs[0] != runs[1] and FREE_THREADED:
+        runs.append(json.dumps(traced("builtin", 25, workload)))
+    assert max(runs.count(r) for r in runs) >= 2
