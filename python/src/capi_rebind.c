@@ -13,12 +13,13 @@
  * (Debian's and the 3.13t build link libpython statically and export it).
  * Either way the slot is in the CALLER's object, so rewriting the callers'
  * slots is the same operation for both layouts.  libpython itself never
- * calls these three (checked on pyenv 3.11.7, 3.12.1, 3.13.0, Debian
+ * calls the C API's three (checked on pyenv 3.11.7, 3.12.1, 3.13.0, Debian
  * 3.11.2, the 3.13t build and forky's 3.14/3.15: no relocation and no
  * direct call to them in libpython or the executable), so nothing inside
- * the interpreter needs redirecting; its slots are scanned like any other
- * object's anyway.  Our own object is skipped (the originals are looked
- * up with dlsym, never through our GOT).
+ * the interpreter needs redirecting for them; its slots are scanned like
+ * any other object's anyway (and hold _Py_NewReference's, below).  Our own
+ * object is skipped (the originals are looked up with dlsym, never through our
+ * GOT).
  *
  * Not reached: calls that do not go through a GOT -- ctypes
  * (ctypes.pythonapi.PyTraceMalloc_Track is looked up with dlsym and gets
@@ -86,6 +87,25 @@
  *     library another thread is loading; a constructor of that library
  *     that waited for the GIL would deadlock with it.
  *
+ * _Py_NewReference (3.11 and 3.12 only).  CPython hands out list, dict,
+ * float, tuple, ... objects from free lists without calling the
+ * allocator; every new object, from a free list or not, passes through
+ * _Py_NewReference (3.12: also _Py_NewReferenceNoTotal), which re-stamps
+ * the object's trace only for the builtin (3.13+ has PyRefTracer, which
+ * hooks.c uses instead).  Both are slots here too, with wrappers that call
+ * the original and then, while tracing, ftmpy_hooks_new_object().  This
+ * reaches the interpreter's own calls only where libpython calls them
+ * through its PLT: a shared libpython built with semantic interposition
+ * (pyenv 3.11.7 and 3.12.1: every call, 68 + 5 call sites, goes through
+ * the PLT, none is direct).  A static executable (Debian's
+ * /usr/bin/python3.11) calls its own copy directly: only extensions'
+ * calls are reached there, free-list objects keep their block's first
+ * traceback, and newref_rebound (below) stays false.  newref_rebound
+ * becomes true once a slot of the object that DEFINES the function was
+ * rewritten.  Cost: one more indirect call per object creation, also
+ * after stop() (slots are never restored); while tracing, one capture
+ * and one engine event per new object, the builtin's own work.
+ *
  * Refusal.  Not ELF/Linux, not x86-64 or AArch64, the originals not found
  * by dlsym, or _FASTTRACEMALLOC_REFUSE_REBIND=1 in the environment at
  * import (tests): nothing is rewritten, ONE RuntimeWarning per process
@@ -140,12 +160,20 @@ static untrack_fn orig_untrack;
 static gettb_fn orig_gettb;
 static int refused;
 static char reason[160];
+#if PY_VERSION_HEX < 0x030D0000
+typedef void (*newref_fn)(PyObject *);
+static newref_fn orig_newref;
+#if PY_VERSION_HEX >= 0x030C0000
+static newref_fn orig_newref_nototal;
+#endif
+#endif
 
 static atomic_uint_fast64_t st_scans;    /* scans of new objects */
 static atomic_uint_fast64_t st_slots;    /* slots rewritten */
 static atomic_uint_fast64_t st_failures; /* slots found but not written */
 static atomic_uint_fast64_t st_refusals; /* start()s refused */
 static atomic_int st_active;             /* 1 once a scan completed */
+static atomic_int st_newref_home; /* 1 once the definer's slot is ours */
 static atomic_flag warned = ATOMIC_FLAG_INIT;
 
 static int w_track(unsigned int domain, uintptr_t ptr, size_t size)
@@ -173,6 +201,26 @@ static PyObject *w_gettb(unsigned int domain, uintptr_t ptr)
     return orig_gettb(domain, ptr);
 }
 
+#if PY_VERSION_HEX < 0x030D0000
+static void w_newref(PyObject *op)
+{
+    orig_newref(op);
+    if (ftmpy_hooks_is_tracing()) {
+        ftmpy_hooks_new_object(op);
+    }
+}
+
+#if PY_VERSION_HEX >= 0x030C0000
+static void w_newref_nototal(PyObject *op)
+{
+    orig_newref_nototal(op);
+    if (ftmpy_hooks_is_tracing()) {
+        ftmpy_hooks_new_object(op);
+    }
+}
+#endif
+#endif
+
 static void refuse(const char *why)
 {
     refused = 1;
@@ -184,9 +232,10 @@ static void refuse(const char *why)
 typedef struct target {
     const char *name;
     uintptr_t wrapper;
+    uintptr_t original; /* newref targets: the function; else 0 */
 } target;
 
-static target targets[3];
+static target targets[5];
 static int ntargets;
 static pthread_mutex_t scan_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long long last_adds; /* scan_lock */
@@ -225,13 +274,31 @@ void ftmpy_capi_init(void)
         refuse("PyTraceMalloc_Track/Untrack not found by dlsym");
         return;
     }
-    targets[ntargets++] = (target){"PyTraceMalloc_Track", (uintptr_t)w_track};
     targets[ntargets++] =
-        (target){"PyTraceMalloc_Untrack", (uintptr_t)w_untrack};
+        (target){"PyTraceMalloc_Track", (uintptr_t)w_track, 0};
+    targets[ntargets++] =
+        (target){"PyTraceMalloc_Untrack", (uintptr_t)w_untrack, 0};
     if (orig_gettb != NULL) { /* private: may be absent from a build */
         targets[ntargets++] =
-            (target){"_PyTraceMalloc_GetTraceback", (uintptr_t)w_gettb};
+            (target){"_PyTraceMalloc_GetTraceback", (uintptr_t)w_gettb, 0};
     }
+#if PY_VERSION_HEX < 0x030D0000
+    /* private, exported by every 3.11/3.12 build; absent: no re-stamping */
+    orig_newref = (newref_fn)dlsym(RTLD_DEFAULT, "_Py_NewReference");
+    if (orig_newref != NULL) {
+        targets[ntargets++] = (target){"_Py_NewReference", (uintptr_t)w_newref,
+                                       (uintptr_t)orig_newref};
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    orig_newref_nototal =
+        (newref_fn)dlsym(RTLD_DEFAULT, "_Py_NewReferenceNoTotal");
+    if (orig_newref_nototal != NULL) {
+        targets[ntargets++] =
+            (target){"_Py_NewReferenceNoTotal", (uintptr_t)w_newref_nototal,
+                     (uintptr_t)orig_newref_nototal};
+    }
+#endif
+#endif
 }
 
 /* One slot found by a scan. */
@@ -240,6 +307,7 @@ typedef struct slot {
     uintptr_t addr; /* the slot */
     uintptr_t value;
     int relro; /* inside the object's RELRO range: read-only */
+    int home;  /* a newref target's slot in the object defining it */
 } slot;
 
 typedef struct scan {
@@ -292,7 +360,7 @@ static void mark_seen(objkey k)
 }
 
 static void add_slot(scan *s, const struct dl_phdr_info *info, uintptr_t addr,
-                     uintptr_t value, int relro)
+                     uintptr_t value, int relro, int home)
 {
     if (s->cur_obj == SIZE_MAX) {
         size_t capkeys = s->capobjs;
@@ -313,7 +381,7 @@ static void add_slot(scan *s, const struct dl_phdr_info *info, uintptr_t addr,
         s->oom = 1;
         return;
     }
-    s->slots[s->nslots++] = (slot){s->cur_obj, addr, value, relro};
+    s->slots[s->nslots++] = (slot){s->cur_obj, addr, value, relro, home};
 }
 
 /* Entries of the dynamic section hold run-time addresses once the loader
@@ -323,6 +391,19 @@ static void add_slot(scan *s, const struct dl_phdr_info *info, uintptr_t addr,
 static uintptr_t dyn_addr(const struct dl_phdr_info *info, uintptr_t v)
 {
     return v < info->dlpi_addr ? v + info->dlpi_addr : v;
+}
+
+/* 1 if `addr` lies in one of the object's PT_LOAD segments. */
+static int in_load(const struct dl_phdr_info *info, uintptr_t addr)
+{
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && addr >= lo && addr < lo + ph->p_memsz) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* 1 if [addr, addr+8) lies in a writable PT_LOAD segment of the object. */
@@ -378,7 +459,9 @@ static void scan_relocs(scan *s, const struct dl_phdr_info *info,
                 break;
             }
             int relro = addr >= dv->relro_lo && addr < dv->relro_hi;
-            add_slot(s, info, addr, targets[k].wrapper, relro);
+            add_slot(s, info, addr, targets[k].wrapper, relro,
+                     targets[k].original != 0 &&
+                         in_load(info, targets[k].original));
             break;
         }
     }
@@ -528,6 +611,9 @@ static int rebind_locked(void)
                 atomic_fetch_add_explicit(&st_failures, 1,
                                           memory_order_relaxed);
                 failed = 1;
+            } else if (s.slots[i].home) {
+                atomic_store_explicit(&st_newref_home, 1,
+                                      memory_order_relaxed);
             }
         }
         if (h != NULL) {
@@ -566,6 +652,12 @@ void ftmpy_capi_init(void)
     (void)w_track;
     (void)w_untrack;
     (void)w_gettb;
+#if PY_VERSION_HEX < 0x030D0000
+    (void)w_newref;
+#if PY_VERSION_HEX >= 0x030C0000
+    (void)w_newref_nototal;
+#endif
+#endif
     refuse("rewriting GOT slots is only implemented for ELF on Linux "
            "x86-64 and AArch64");
 }
@@ -753,6 +845,9 @@ int ftmpy_capi_stats_into(PyObject *d)
         put(d, "capi_slots", U64(st_slots)) < 0 ||
         put(d, "capi_slot_failures", U64(st_failures)) < 0 ||
         put(d, "capi_refusals", U64(st_refusals)) < 0 ||
+        put(d, "newref_rebound",
+            PyBool_FromLong(atomic_load_explicit(&st_newref_home,
+                                                 memory_order_relaxed))) < 0 ||
         put(d, "capi_reason",
             refused ? PyUnicode_FromString(reason) : Py_NewRef(Py_None)) < 0) {
         return -1;

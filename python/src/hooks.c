@@ -92,8 +92,13 @@
  * tracing).  A CREATE right after the
  * object's own allocation also records a retrace (the builtin does the
  * same work): skipping it exactly would need to know that no other event
- * touched the block in between.  3.11/3.12 have no public hook: there
- * free-list reuse keeps the block's first traceback (README).
+ * touched the block in between.  3.11/3.12 have no public hook: there the
+ * same function (ftmpy_hooks_new_object) is reached from a wrapper of
+ * _Py_NewReference that capi_rebind.c installs in the GOT slots of
+ * libpython and of the extensions, where the interpreter calls it through
+ * its PLT (a shared libpython); where it does not (a static executable,
+ * as Debian's), free-list reuse keeps the block's first traceback and
+ * _stats()["newref_rebound"] says so (README).
  *
  * C API (capi_rebind.c).  ftmpy_hooks_track/untrack record
  * PyTraceMalloc_Track/Untrack in the caller's domain: Track captures like
@@ -770,6 +775,33 @@ static const PyMemAllocatorEx wrappers[H_COUNT] = {
  * GIL only. */
 static int in_chain[H_COUNT];
 
+/* An object was just created (hooks.h): re-stamp its block's trace, if
+ * it has one, with the current traceback.  Called with the GIL (attached)
+ * while tracing; outside a wrapper and outside a query only, as the
+ * builtin's reentrancy flag.  Sampled mode: only a sampled block has a
+ * trace to re-stamp; the set says which, without an engine event. */
+void ftmpy_hooks_new_object(PyObject *op)
+{
+    tcache *t = tls_get();
+    if (t == NULL) {
+        count_lost_capture();
+        return;
+    }
+    if (t->busy || t->suppress) {
+        return;
+    }
+    uintptr_t block =
+        (uintptr_t)op - (uintptr_t)ftmpy_object_preheader(Py_TYPE(op));
+    if (sample_mean() == 0 || ftmpy_sampled_has(block) ||
+        atomic_load_explicit(&ftmpy_sample_record_all, memory_order_relaxed)) {
+        t->busy = 1;
+        int gate = ftmpy_codeset_enter();
+        ftm_record_retrace(0, block, capture(t, 0, gate));
+        ftmpy_codeset_leave(gate);
+        t->busy = 0;
+    }
+}
+
 #if FTMPY_HAVE_REFTRACER
 /* The tracer that was installed when ours went in (called after ours);
  * GIL only.  in_ref_event breaks a chain that leads back to us (someone
@@ -804,24 +836,7 @@ static int on_ref_event(PyObject *op, PyRefTracerEvent event, void *data)
     }
     in_ref_event = 1;
     if (event == PyRefTracer_CREATE && tracing()) {
-        tcache *t = tls_get();
-        if (t == NULL) {
-            count_lost_capture();
-        } else if (!t->busy && !t->suppress) {
-            uintptr_t block =
-                (uintptr_t)op - (uintptr_t)ftmpy_object_preheader(Py_TYPE(op));
-            /* sampled mode: only a sampled block has a trace to re-stamp;
-             * the set says which, without an engine event */
-            if (sample_mean() == 0 || ftmpy_sampled_has(block) ||
-                atomic_load_explicit(&ftmpy_sample_record_all,
-                                     memory_order_relaxed)) {
-                t->busy = 1;
-                int gate = ftmpy_codeset_enter();
-                ftm_record_retrace(0, block, capture(t, 0, gate));
-                ftmpy_codeset_leave(gate);
-                t->busy = 0;
-            }
-        }
+        ftmpy_hooks_new_object(op);
     }
     int rc = 0;
     if (prev_tracer != NULL) {

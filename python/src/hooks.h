@@ -76,4 +76,12 @@ int ftmpy_hooks_is_tracing(void);
 int ftmpy_hooks_track(unsigned int domain, uintptr_t ptr, size_t size);
 int ftmpy_hooks_untrack(unsigned int domain, uintptr_t ptr);
 
+/* An object was just created, maybe from a free list without an
+ * allocation: re-stamp the trace of its memory block (if traced) with the
+ * current traceback, as the builtin does.  GIL held (free-threaded:
+ * attached), only while ftmpy_hooks_is_tracing().  Called by the
+ * PyRefTracer (3.13+, hooks.c) and by capi_rebind.c's _Py_NewReference
+ * wrapper (3.11/3.12). */
+void ftmpy_hooks_new_object(PyObject *op);
+
 #endif /* FTMPY_HOOKS_H */

@@ -1,11 +1,14 @@
 """Free-list objects re-stamped through PyRefTracer (3.13+), and the
-tracer's one global slot shared with the builtin.
+tracer's one global slot shared with the builtin; on 3.11/3.12, through
+the engine's wrapper of _Py_NewReference (capi_rebind.c).
 
 CPython hands out some objects (empty lists among them) from free lists
 without calling the allocator.  From 3.13 the engine re-stamps such an
-object with the traceback of its creation, as the builtin does; before
-3.13 it cannot (README, "Differences"), and a test pins that down too so
-the difference stays documented rather than drifting.
+object with the traceback of its creation, as the builtin does; on
+3.11/3.12 it does so where the interpreter calls _Py_NewReference through
+a GOT slot (a shared libpython) and cannot where it calls it directly (a
+static executable: README, "Differences"); a test pins both down, so the
+difference stays documented rather than drifting.
 
 Each case runs in a fresh interpreter: free lists and the tracer slot are
 process-wide state.
@@ -57,10 +60,28 @@ def run_case(tmp_path, body):
     return json.loads(proc.stdout.splitlines()[-1])
 
 
+def newref_in_shared_libpython():
+    """3.11/3.12: whether this interpreter's _Py_NewReference lives in a
+    shared libpython (whose own calls to it go through its PLT, which the
+    engine rebinds: capi_rebind.c) rather than in a static executable
+    (Debian's /usr/bin/python3.11), found independently of the engine:
+    the mapping that holds the function's address."""
+    import ctypes
+    addr = ctypes.cast(ctypes.pythonapi._Py_NewReference, ctypes.c_void_p).value
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            if lo <= addr < hi:
+                return len(fields) > 5 and "libpython" in fields[5]
+    raise AssertionError("no mapping holds _Py_NewReference")
+
+
 def test_free_list_object_gets_its_own_traceback(tmp_path):
     out = run_case(tmp_path, """
         ftm.start(1)
         out["ours"] = case(ftm.get_object_traceback)
+        out["rebound"] = ftm._fasttracemalloc._stats()["newref_rebound"]
         ftm.stop()
         tracemalloc.start(1)
         out["builtin"] = case(tracemalloc.get_object_traceback)
@@ -69,10 +90,46 @@ def test_free_list_object_gets_its_own_traceback(tmp_path):
     assert out["builtin"] == 8, out   # the builtin re-stamps on every version
     if sys.version_info >= (3, 13):
         assert out["ours"] == 8, out
+        assert out["rebound"] is False, out   # PyRefTracer instead
+    elif newref_in_shared_libpython():
+        # 3.11/3.12 with a shared libpython: _Py_NewReference rebound
+        assert out["rebound"] is True, out
+        assert out["ours"] == 8, out
     else:
-        # 3.11/3.12: the reuse is invisible to a third party; the block
-        # keeps the traceback of its first allocation (documented).
+        # a static executable calls _Py_NewReference directly: the reuse is
+        # invisible to a third party and the block keeps the traceback of
+        # its first allocation (documented; the engine says so).
+        assert out["rebound"] is False, out
         assert out["ours"] == 5, out
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 13),
+                    reason="3.11/3.12: the _Py_NewReference wrapper")
+def test_newref_wrapper_chains_to_the_builtin(tmp_path):
+    """With the interpreter's _Py_NewReference slots rewritten, the builtin
+    started on top of ours still re-stamps (the wrapper calls the original,
+    which calls the builtin's hook), and so does the builtin alone after
+    ours stopped (the slots stay rewritten: the wrapper forwards)."""
+    out = run_case(tmp_path, """
+        ftm.start(1)
+        _tracemalloc.start(1)
+        gc.collect()
+        first = make(); first = None
+        second = reuse()
+        out["both_ours"] = where(ftm.get_object_traceback, second)
+        out["both_builtin"] = where(tracemalloc.get_object_traceback, second)
+        _tracemalloc.stop()
+        ftm.stop()
+        tracemalloc.start(1)
+        out["builtin_after"] = case(tracemalloc.get_object_traceback)
+        tracemalloc.stop()
+    """)
+    # ours is below the builtin's allocator hook: the builtin's wrapper
+    # calls ours, so ours traces (and re-stamps, when rebound) as well
+    assert out["both_builtin"] == 8, out
+    assert out["builtin_after"] == 8, out
+    if newref_in_shared_libpython():
+        assert out["both_ours"] == 8, out
 
 
 @pytest.mark.skipif(sys.version_info < (3, 13),
