@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""mutate.py -- mutation testing of the engine (core/): does the suite
-catch a deliberately broken engine?
+"""mutate.py -- mutation testing of the engine (core/) and of the Python
+extension and package (python/): does the suite catch a deliberately broken
+tracer?
 
 For every fault of the catalogue (faults.txt, format described there) it
 applies the fault to a COPY of the repository (the real checkout is never
@@ -27,6 +28,17 @@ nothing.  Then the named tests are built and run once unmutated (they must
 pass, or a "kill" would mean nothing), and for each fault: apply, rebuild
 (incremental), run with ctest --timeout, restore the pristine file.
 
+Faults in python/ (the extension's C in python/src, the package's Python
+in python/fasttracemalloc) name pytest tests (paths relative to
+tests/python, node ids allowed) instead of ctest tests.  For them the copy
+also gets a venv of the interpreter running this script (pytest from the
+package index), the extension is built with CMake straight from the copy
+(FTM_BUILD_PYTHON=ON, incremental like the engine's tests) and linked into
+the copy's package directory, and pytest runs with PYTHONPATH pointing
+there (tests that need the installed .pth skip themselves with a reason,
+which is why the catalogue names tests that do not).  A fault is killed
+when pytest reports a failure, an error, a crash or a timeout.
+
 Exit status: 0 if every fault was killed, 1 if any survived or could not
 be built, 2 on a usage or catalogue error.
 """
@@ -41,7 +53,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-COPY_PATHS = ["core", "include", "tests", "CMakeLists.txt", "CMakePresets.json"]
+COPY_PATHS = ["core", "include", "tests", "python", "CMakeLists.txt",
+              "CMakePresets.json"]
 
 
 class Fault:
@@ -52,6 +65,11 @@ class Fault:
         self.subset = False
         self.why = ""
         self.edits = []  # (find, replace)
+
+    @property
+    def python(self):
+        """A fault in python/: its tests are pytest tests."""
+        return self.file.startswith("python/")
 
 
 def parse_catalogue(path):
@@ -116,13 +134,13 @@ def parse_catalogue(path):
     return faults
 
 
-def run(cmd, cwd, log, timeout=None):
+def run(cmd, cwd, log, timeout=None, env=None):
     with open(log, "a") as out:
         out.write("\n$ " + " ".join(cmd) + "\n")
         out.flush()
         try:
             p = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                               timeout=timeout)
+                               timeout=timeout, env=env)
             return p.returncode
         except subprocess.TimeoutExpired:
             out.write("(timed out)\n")
@@ -185,6 +203,151 @@ def failed_tests(log_text):
     return names
 
 
+class EngineRunner:
+    """Faults in core/ (or include/): the engine's ctest tests, Release."""
+
+    def __init__(self, copy, log, args):
+        self.copy, self.log, self.args = copy, log, args
+        self.build = os.path.join(copy, "build")
+
+    def setup(self, targets):
+        a = self.args
+        if run(["cmake", "-S", self.copy, "-B", self.build,
+                "-DCMAKE_BUILD_TYPE=Release", "-DFTM_BUILD_BENCH=OFF",
+                f"-DFTM_TEST_TIMEOUT={a.timeout}"], self.copy, self.log) != 0:
+            print(f"configure failed; see {self.log}", file=sys.stderr)
+            return False
+        if not self.rebuild(targets):
+            print(f"baseline build failed; see {self.log}", file=sys.stderr)
+            return False
+        t0 = time.monotonic()
+        if self.test(targets)[0] != 0:
+            print(f"the unmutated engine fails {targets}; see {self.log}",
+                  file=sys.stderr)
+            return False
+        print(f"baseline: {' '.join(targets)} pass unmutated "
+              f"({time.monotonic() - t0:.0f} s)", flush=True)
+        return True
+
+    def rebuild(self, targets):
+        return run(["cmake", "--build", self.build, "-j", str(self.args.jobs),
+                    "--target"] + targets, self.copy, self.log) == 0
+
+    def test(self, tests):
+        """(status, what failed)"""
+        size0 = os.path.getsize(self.log)
+        rc = run(["ctest", "--test-dir", self.build, "-j1", "--output-on-failure",
+                  "--timeout", str(self.args.timeout),
+                  "-R", "^(" + "|".join(tests) + ")$"], self.copy, self.log)
+        with open(self.log) as f:
+            f.seek(size0)
+            out = f.read()
+        return rc, ", ".join(failed_tests(out)) or f"ctest status {rc}"
+
+
+class PythonRunner:
+    """Faults in python/: the extension built from the copy with CMake,
+    linked into the copy's package directory, and pytest run from the
+    copy's tests/python with PYTHONPATH=<copy>/python."""
+
+    def __init__(self, copy, log, args):
+        self.copy, self.log, self.args = copy, log, args
+        self.build = os.path.join(copy, "build-py")
+        self.venv = os.path.join(copy, "pyvenv")
+        self.python = os.path.join(self.venv, "bin", "python")
+        self.env = dict(os.environ, PYTHONPATH=os.path.join(copy, "python"))
+        for name in ("FASTTRACEMALLOC", "PYTHONTRACEMALLOC",
+                     "FASTTRACEMALLOC_BACKEND"):
+            self.env.pop(name, None)
+
+    def setup(self, tests):
+        steps = [
+            [sys.executable, "-m", "venv", self.venv],
+            [self.python, "-m", "pip", "install", "-q",
+             "--disable-pip-version-check", "pytest"],
+            ["cmake", "-S", self.copy, "-B", self.build,
+             "-DCMAKE_BUILD_TYPE=Release", "-DFTM_BUILD_PYTHON=ON",
+             "-DFTM_BUILD_TESTS=OFF", "-DFTM_BUILD_BENCH=OFF",
+             f"-DPython_EXECUTABLE={self.python}"],
+        ]
+        for cmd in steps:
+            if run(cmd, self.copy, self.log) != 0:
+                print(f"python set-up failed ({cmd[0]} ...); see {self.log}",
+                      file=sys.stderr)
+                return False
+        if not self.rebuild(None):
+            print(f"baseline extension build failed; see {self.log}",
+                  file=sys.stderr)
+            return False
+        built = [n for n in os.listdir(os.path.join(self.build, "python"))
+                 if n.startswith("_fasttracemalloc") and n.endswith(".so")]
+        if len(built) != 1:
+            print(f"expected one built extension, found {built}", file=sys.stderr)
+            return False
+        os.symlink(os.path.join(self.build, "python", built[0]),
+                   os.path.join(self.copy, "python", "fasttracemalloc", built[0]))
+        t0 = time.monotonic()
+        rc, what = self.test(tests)
+        if rc != 0:
+            print(f"the unmutated package fails {tests} ({what}); see {self.log}",
+                  file=sys.stderr)
+            return False
+        print(f"baseline: {' '.join(tests)} pass unmutated "
+              f"({time.monotonic() - t0:.0f} s)", flush=True)
+        return True
+
+    def rebuild(self, targets):
+        return run(["cmake", "--build", self.build, "-j", str(self.args.jobs),
+                    "--target", "_fasttracemalloc"], self.copy, self.log) == 0
+
+    def test(self, tests):
+        """(status, what failed): pytest stops at the first failure."""
+        size0 = os.path.getsize(self.log)
+        rc = run([self.python, "-m", "pytest", "-q", "-x", "-rfE",
+                  "-p", "no:cacheprovider"] + tests,
+                 os.path.join(self.copy, "tests", "python"), self.log,
+                 timeout=self.args.py_timeout, env=self.env)
+        with open(self.log) as f:
+            f.seek(size0)
+            out = f.read()
+        failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", out, re.M)
+        if rc == -1:
+            return rc, "timeout"
+        if rc < 0:
+            return rc, f"crash (signal {-rc})"
+        if rc == 5:
+            return rc, "no test collected (catalogue error)"
+        return rc, ", ".join(dict.fromkeys(failed)) or f"pytest status {rc}"
+
+
+def mutate_one(copy, log, ft, runner):
+    """Apply one fault, rebuild, run its tests, restore: a table row."""
+    path = os.path.join(copy, ft.file)
+    with open(path) as f:
+        pristine = f.read()
+    t0 = time.monotonic()
+    apply(copy, ft, pristine)
+    with open(log, "a") as out:
+        out.write(f"\n===== fault {ft.name} =====\n")
+    try:
+        if not runner.rebuild(ft.tests):
+            verdict, by = "BUILD FAILED", ""
+        else:
+            rc, what = runner.test(ft.tests)
+            if rc == 0:
+                verdict, by = "SURVIVED", ""
+            elif rc == 5:
+                verdict, by = "NO TESTS", what
+            else:
+                verdict, by = "killed", what
+    finally:
+        with open(path, "w") as f:
+            f.write(pristine)
+    dt = time.monotonic() - t0
+    print(f"  {ft.name}: {verdict} {by} ({dt:.0f} s)", flush=True)
+    return (ft.name, " ".join(ft.tests), verdict, by, dt)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--all", action="store_true", help="every fault")
@@ -195,6 +358,8 @@ def main():
     ap.add_argument("--rev", default="HEAD", help="commit to copy (default HEAD)")
     ap.add_argument("--timeout", type=int, default=60,
                     help="ctest timeout per test, seconds")
+    ap.add_argument("--py-timeout", type=int, default=600,
+                    help="pytest timeout per python fault, seconds")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--keep", action="store_true", help="keep the copy")
     args = ap.parse_args()
@@ -235,61 +400,18 @@ def main():
                 print("  " + b, file=sys.stderr)
             return 2
 
-        build = os.path.join(copy, "build")
         print(f"mutation testing {len(chosen)} fault(s) in {copy}", flush=True)
-        if run(["cmake", "-S", copy, "-B", build, "-DCMAKE_BUILD_TYPE=Release",
-                "-DFTM_BUILD_BENCH=OFF", f"-DFTM_TEST_TIMEOUT={args.timeout}"],
-               copy, log) != 0:
-            print(f"configure failed; see {log}", file=sys.stderr)
-            args.keep = True
-            return 1
-        targets = sorted({t for ft in chosen for t in ft.tests})
-        rc = run(["cmake", "--build", build, "-j", str(args.jobs), "--target"] + targets,
-                 copy, log)
-        if rc != 0:
-            print(f"baseline build failed; see {log}", file=sys.stderr)
-            args.keep = True
-            return 1
-        t0 = time.monotonic()
-        rc = run(["ctest", "--test-dir", build, "-j1", "--timeout", str(args.timeout),
-                  "-R", "^(" + "|".join(targets) + ")$"], copy, log)
-        if rc != 0:
-            print(f"the unmutated engine fails {targets}; see {log}", file=sys.stderr)
-            args.keep = True
-            return 1
-        print(f"baseline: {' '.join(targets)} pass unmutated "
-              f"({time.monotonic() - t0:.0f} s)", flush=True)
-
         rows = []
-        for ft in chosen:
-            path = os.path.join(copy, ft.file)
-            with open(path) as f:
-                pristine = f.read()
-            t0 = time.monotonic()
-            apply(copy, ft, pristine)
-            with open(log, "a") as out:
-                out.write(f"\n===== fault {ft.name} =====\n")
-            size0 = os.path.getsize(log)
-            if run(["cmake", "--build", build, "-j", str(args.jobs), "--target"] + ft.tests,
-                   copy, log) != 0:
-                verdict, by = "BUILD FAILED", ""
-            else:
-                rc = run(["ctest", "--test-dir", build, "-j1", "--output-on-failure",
-                          "--timeout", str(args.timeout),
-                          "-R", "^(" + "|".join(ft.tests) + ")$"], copy, log)
-                with open(log) as f:
-                    f.seek(size0)
-                    out = f.read()
-                if rc == 0:
-                    verdict, by = "SURVIVED", ""
-                else:
-                    verdict = "killed"
-                    by = ", ".join(failed_tests(out)) or f"ctest status {rc}"
-            with open(path, "w") as f:
-                f.write(pristine)
-            dt = time.monotonic() - t0
-            rows.append((ft.name, " ".join(ft.tests), verdict, by, dt))
-            print(f"  {ft.name}: {verdict} {by} ({dt:.0f} s)", flush=True)
+        for kind, runner in (("engine", EngineRunner), ("python", PythonRunner)):
+            mine = [ft for ft in chosen if ft.python == (kind == "python")]
+            if not mine:
+                continue
+            r = runner(copy, log, args)
+            if not r.setup(sorted({t for ft in mine for t in ft.tests})):
+                args.keep = True
+                return 1
+            for ft in mine:
+                rows.append(mutate_one(copy, log, ft, r))
 
         w0 = max([len("fault")] + [len(r[0]) for r in rows])
         w1 = max([len("tests run")] + [len(r[1]) for r in rows])

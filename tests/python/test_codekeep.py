@@ -19,6 +19,7 @@ import os
 import sys
 import sysconfig
 import textwrap
+import threading
 import weakref
 
 import pytest
@@ -215,6 +216,66 @@ def test_reused_addresses_resolve_to_their_own_code(stopped, nframe):
     # the point of the test: addresses were reused
     assert len(addresses) < 400
     ours.stop()
+
+
+@not_on_3_13t
+@pytest.mark.skipif(
+    "asan" in os.environ.get("LD_PRELOAD", ""),
+    reason="ASan quarantines freed memory: no address is reused, which is "
+           "what this test needs")
+def test_other_threads_cache_forgets_dead_code(stopped):
+    """A thread's capture cache names code objects by address.  Here a
+    worker thread calls, round after round at the same stack position,
+    a function the main thread compiled after the previous round's code
+    died -- often at the dead code's address, with the same bytecode and
+    so the same instruction address, but other line numbers.  The worker
+    allocates nothing between its calls (it spins on a list slot), so its
+    cache still holds the dead code's records when the new code runs: only
+    the code-death check keeps it from reusing the dead code's lines."""
+    rounds = 120
+    funcs = [None] * rounds
+    results = [None] * rounds
+    sizes = [3000 + i for i in range(rounds)]   # made before tracing
+
+    def worker():
+        for i in range(rounds):
+            while funcs[i] is None:
+                pass
+            fn = funcs[i]
+            results[i] = fn(sizes[i])
+            fn = None
+            funcs[i] = None   # the main thread waits for this
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)
+    ours.start(1)
+    thread = threading.Thread(target=worker)
+    thread.start()
+    addresses = set()
+    try:
+        for i in range(rounds):
+            ns = {}
+            exec(compile("\n" * (i % 7) + "def f(n):\n    return bytearray(n)\n",
+                         "<worker-%d>" % (i % 3), "exec"), ns)
+            addresses.add(id(ns["f"].__code__))
+            funcs[i] = ns["f"]
+            del ns
+            while results[i] is None or funcs[i] is not None:
+                pass
+            gc.collect()   # the round's code dies here
+    finally:
+        thread.join()
+        sys.setswitchinterval(old)
+    wrong = []
+    for i, obj in enumerate(results):
+        tb = ours._get_object_traceback(obj)
+        want = (("<worker-%d>" % (i % 3), 2 + i % 7),)
+        if tb != want:
+            wrong.append((i, tb, want))
+    ours.stop()
+    assert wrong == []
+    # the point of the test: the worker met code at a dead code's address
+    assert len(addresses) < rounds
 
 
 def test_shapes_dropped_by_clear_and_rebuilt(stopped):

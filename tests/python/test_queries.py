@@ -22,7 +22,7 @@ import threading
 import pytest
 
 import fasttracemalloc
-from conftest import needs_engine, run_python
+from conftest import needs_engine, needs_pth, run_python
 
 pytestmark = needs_engine
 
@@ -168,6 +168,7 @@ SWITCH_QUERY = textwrap.dedent("""\
     """)
 
 
+@needs_pth
 def test_switch_install_is_untraced(tmp_path):
     """Under FASTTRACEMALLOC=25 the program's own `import tracemalloc` is
     traced (about 1 MiB, as under PYTHONTRACEMALLOC=25), but install(),
