@@ -25,17 +25,18 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 
 FILTER = "BM_ProducerRecord/|BM_ProducerRecordIsolated|BM_ProducerSustained|BM_MergerApply"
 
 
 def run(binary):
-    out = subprocess.run(
-        [binary, "--benchmark_filter=" + FILTER, "--benchmark_format=json"],
-        check=True, capture_output=True, text=True).stdout
-    # the summary table the harness prints after the JSON is not JSON
-    end = out.rindex("\n}") + 2
-    data = json.loads(out[:end])
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        subprocess.run(
+            [binary, "--benchmark_filter=" + FILTER,
+             "--benchmark_out=" + f.name, "--benchmark_out_format=json"],
+            check=True, capture_output=True, text=True)
+        data = json.load(open(f.name))
     order = data["context"].get("ftm_order", "?")
     res = {}
     for b in data["benchmarks"]:

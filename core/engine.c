@@ -17,7 +17,9 @@
  * signal handler must not record on a thread that may be inside one).
  *
  * Producer fast path (ftm_record_*): relaxed load of `tracing`; the
- * thread's __thread state; one seq_cst fetch_add (ftm_seq_take); traceback
+ * thread's __thread state; one seq_cst fetch_add (ftm_seq_take; in
+ * FTM_ORDER=clock builds instead: in-flight marker stores on the ring's
+ * own line and a TSC read, order_clock.h); traceback
  * interning (a generation check when the caller's one-entry cache hits);
  * ck_ring reserve/commit.  No lock, no allocation after the thread's first
  * event.  A full ring goes to ftm_merger_push_slow (helps, never drops).
@@ -147,12 +149,12 @@ static inline void push(ftm_ring *r, const ftm_event *ev)
  * publish the in-flight marker, then read the stamp; order_close() after
  * the push withdraws the marker. */
 #if FTM_ORDER_CLOCK
-static inline uint64_t order_open(ftm_ring *r)
+static inline uint64_t order_open(ftm_ring *r, int before_only)
 {
     atomic_store_explicit(&r->inflight, r->last_stamp + 1,
                           memory_order_release);
     atomic_signal_fence(memory_order_seq_cst); /* compiler barrier only */
-    uint64_t s = ftm_clock_stamp_after(r->last_stamp);
+    uint64_t s = ftm_clock_stamp_after(r->last_stamp, before_only);
     r->last_stamp = s;
     /* raise the marker to the stamp itself: lets the merger pass every
      * event older than this one (order_clock.h) */
@@ -163,7 +165,7 @@ static inline uint64_t order_open(ftm_ring *r)
 /* A later stamp of the same open event (a moved realloc's ALLOC). */
 static inline uint64_t order_again(ftm_ring *r)
 {
-    uint64_t s = ftm_clock_stamp_after(r->last_stamp);
+    uint64_t s = ftm_clock_stamp_after(r->last_stamp, 0);
     r->last_stamp = s;
     atomic_store_explicit(&r->inflight, s, memory_order_release);
     return s;
@@ -174,7 +176,7 @@ static inline void order_close(ftm_ring *r)
     atomic_store_explicit(&r->inflight, FTM_CLOCK_IDLE, memory_order_release);
 }
 #else
-#define order_open(r) ftm_seq_take()
+#define order_open(r, before_only) ftm_seq_take()
 #define order_again(r) ftm_seq_take()
 #define order_close(r) ((void)(r))
 #endif
@@ -246,7 +248,7 @@ static inline int record_one(uint32_t kind, ftm_domain_t domain, uintptr_t ptr,
         return FTM_ENOMEM;
     }
     ftm_event ev;
-    ev.seq = order_open(r);
+    ev.seq = order_open(r, kind == FTM_EV_FREE);
     ev.ptr = ptr;
     ev.size = clamp_size(size);
     ev.kind = kind;
@@ -297,7 +299,7 @@ ftm_realloc_ticket ftm_record_realloc_begin(ftm_domain_t domain,
     if (r == NULL) {
         return tk;
     }
-    tk.seq = order_open(r); /* clock: the marker stays up until the end */
+    tk.seq = order_open(r, 1); /* clock: the marker stays up until the end */
 #if FTM_ORDER_CLOCK
     atomic_store_explicit(&r->ticket_stamp, tk.seq, memory_order_relaxed);
 #endif

@@ -67,7 +67,8 @@ static bool clocksource_is_tsc(void)
         return false;
     }
     char buf[32] = {0};
-    bool ok = fgets(buf, sizeof(buf), f) != NULL && strncmp(buf, "tsc", 3) == 0 &&
+    bool ok = fgets(buf, sizeof(buf), f) != NULL &&
+              strncmp(buf, "tsc", 3) == 0 &&
               (buf[3] == '\n' || buf[3] == '\0');
     fclose(f);
     return ok;

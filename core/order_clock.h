@@ -24,12 +24,14 @@
  *      or through a system call / interrupt / context switch, R2 > R1.
  *      That is: TSCs are synchronised to better than one cross-core cache
  *      line transfer, and a read is ordered after the loads before it.
- *   The read is `lfence; rdtsc`: lfence waits until every earlier
+ *   The read is `lfence; rdtsc` for stamps that must FOLLOW what the thread
+ *   did before (alloc, retrace): lfence waits until every earlier
  *   instruction has completed locally (in particular the loads through
  *   which the allocator handed this thread its block), so the TSC is read
- *   after them.  Stores are not waited for; the arguments below never need
- *   a store before the read to be visible (only the in-flight marker, and
- *   that is what the membarrier is for).
+ *   after them.  A stamp that must only PRECEDE what follows (free,
+ *   realloc begin) is a plain rdtsc (ftm_clock_read_tsc_early).  Stores are
+ * not waited for; the arguments below never need a store before the read to be
+ * visible (only the in-flight marker, and that is what the membarrier is for).
  *
  * Why ordering by stamps is exact (the same argument as sequence.h)
  *   free is stamped BEFORE the real free, alloc AFTER the real malloc
@@ -100,8 +102,9 @@
  *   the merger thread or by a producer whose ring is full (it helps, its
  *   own marker being above everything in its ring).  The strict increase
  *   of a thread's stamps is enforced (a read <= last becomes last + 1: by
- *   H it never happens, and it only moves a stamp later than the read),
- *   so progress does not rest on H.
+ *   H it never happens, and it only moves a stamp later than the read, to
+ *   one tick past a read this thread already retired, so never past the
+ *   instant the stamp must precede), so progress does not rest on H.
  *
  * Lifecycle steps and the traceback-pool reclamation
  *   start/clear/stop, holding the apply lock: publish the new pool (or
@@ -166,13 +169,34 @@ static inline uint64_t ftm_clock_read_tsc(void)
 #endif
 }
 
+/* Without the lfence: for stamps that must only come BEFORE what follows
+ * (a free, a realloc ticket's first stamp).  rdtsc may execute early, never
+ * after its own retirement, which precedes the retirement, hence the global
+ * visibility, of every later store (x86 stores leave the store buffer after
+ * retirement, in order; a locked instruction waits for earlier ones): the
+ * stamp is read before the real free can be seen by any other thread.  It
+ * saves the lfence's wait on this thread's pending loads. */
+static inline uint64_t ftm_clock_read_tsc_early(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    uint32_t lo, hi;
+    __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+    return ((uint64_t)hi << 32) | lo;
+#else
+    return 0;
+#endif
+}
+
 /* Producer: the stamp of an event whose marker is already published;
- * strictly above the thread's previous stamp `last`. */
-static inline uint64_t ftm_clock_stamp_after(uint64_t last)
+ * strictly above the thread's previous stamp `last`.  before_only: the
+ * stamp need only precede what the caller does next (free, realloc
+ * begin); otherwise it must follow what the caller did before (alloc,
+ * retrace, a moved realloc's ALLOC). */
+static inline uint64_t ftm_clock_stamp_after(uint64_t last, int before_only)
 {
     uint64_t s;
     if (__builtin_expect(ftm_clock_source == FTM_CLOCK_SRC_TSC, 1)) {
-        s = ftm_clock_read_tsc();
+        s = before_only ? ftm_clock_read_tsc_early() : ftm_clock_read_tsc();
     } else {
         s = ftm_seq_take();
     }

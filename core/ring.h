@@ -143,8 +143,8 @@ typedef struct ftm_ring {
      * owner's private stamp state beside it (the merger reads only
      * inflight of this line). */
     alignas(64) _Atomic uint64_t inflight;
-    uint64_t last_stamp;             /* owner only */
-    _Atomic uint64_t ticket_stamp;   /* owner; see order_clock.h */
+    uint64_t last_stamp;           /* owner only */
+    _Atomic uint64_t ticket_stamp; /* owner; see order_clock.h */
     char pad_inflight[64 - 3 * sizeof(uint64_t)];
     /* consumer only (apply lock): this step's ready run */
     unsigned c_n, c_i;
