@@ -1,7 +1,9 @@
 /*
  * merger.c -- the reorder window, in-order application, helping producers
  * and the merger thread (owner: ENGINE-FLOW).  Design, progress argument
- * and locking in merger.h; the ordering proof in sequence.h.
+ * and locking in merger.h; the ordering proof in sequence.h.  In
+ * FTM_ORDER=clock builds the window half is left out and merger_clock.c
+ * provides it; applying one event is merger_apply.h's.
  */
 #include "merger.h"
 

@@ -6,6 +6,11 @@
  * current/peak byte counters, the merger thread, and the apply lock that
  * serialises all of them.
  *
+ * FTM_ORDER=clock builds: the window, the step, the flush, place_foreign
+ * and the fork child are merger_clock.c's (a k-way merge of the rings by
+ * stamp up to a watermark; order_clock.h).  What follows is the default
+ * (counter) order's.
+ *
  * Algorithm (one "step", apply lock held):
  *   1. For every registered ring, copy its ready events into the reorder
  *      window, slot seq % W (a slot is valid iff slot.seq == the number the
