@@ -57,6 +57,7 @@ extern "C" {
 void ftm_bench_hold_merger(void);
 void ftm_bench_release_merger(void);
 size_t ftm_bench_map_bytes(void);
+const char *ftm_bench_order(void);
 }
 
 namespace
@@ -625,6 +626,7 @@ int main(int argc, char **argv)
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv))
         return 1;
+    benchmark::AddCustomContext("ftm_order", ftm_bench_order());
     SummaryReporter rep;
     benchmark::RunSpecifiedBenchmarks(&rep);
     ftm_stop();

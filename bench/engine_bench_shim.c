@@ -11,15 +11,21 @@
  *   never take the apply lock unless their ring is full, which the
  *   benchmark avoids by sizing the rings.
  * - map bytes: the trace map's share of ftm_engine_memory().
+ * - order: which event order the linked engine uses ("counter", or
+ *   "clock/tsc" / "clock/counter" for the clock order and its source).
  */
 #include <pthread.h>
 
 #include "merger.h"
 #include "trace_map.h"
+#if FTM_ORDER_CLOCK
+#include "order_clock.h"
+#endif
 
 void ftm_bench_hold_merger(void);
 void ftm_bench_release_merger(void);
 size_t ftm_bench_map_bytes(void);
+const char *ftm_bench_order(void);
 
 void ftm_bench_hold_merger(void)
 {
@@ -37,4 +43,14 @@ size_t ftm_bench_map_bytes(void)
     size_t b = ftm_merger_g.map ? ftm_trace_map_bytes(ftm_merger_g.map) : 0;
     pthread_mutex_unlock(&ftm_merger_g.lock);
     return b;
+}
+
+const char *ftm_bench_order(void)
+{
+#if FTM_ORDER_CLOCK
+    return ftm_clock_source == FTM_CLOCK_SRC_TSC ? "clock/tsc"
+                                                 : "clock/counter";
+#else
+    return "counter";
+#endif
 }

@@ -17,7 +17,9 @@
  * signal handler must not record on a thread that may be inside one).
  *
  * Producer fast path (ftm_record_*): relaxed load of `tracing`; the
- * thread's __thread state; one seq_cst fetch_add (ftm_seq_take); traceback
+ * thread's __thread state; one seq_cst fetch_add (ftm_seq_take; in
+ * FTM_ORDER=clock builds instead: in-flight marker stores on the ring's
+ * own line and a TSC read, order_clock.h); traceback
  * interning (a generation check when the caller's one-entry cache hits);
  * ck_ring reserve/commit.  No lock, no allocation after the thread's first
  * event.  A full ring goes to ftm_merger_push_slow (helps, never drops).
@@ -69,6 +71,9 @@
 #include "thread_registry.h"
 #include "sequence.h"
 #include "tb_pool.h"
+#if FTM_ORDER_CLOCK
+#include "order_clock.h"
+#endif
 #include "trace_map.h"
 
 ftm_sequence ftm_seq = {.next = FTM_SEQ_FIRST};
@@ -139,6 +144,43 @@ static inline void push(ftm_ring *r, const ftm_event *ev)
     }
 }
 
+/* ---- the ordering point of an event ----------------------------------
+ * Counter order (sequence.h): one fetch_add.  Clock order (order_clock.h):
+ * publish the in-flight marker, then read the stamp; order_close() after
+ * the push withdraws the marker. */
+#if FTM_ORDER_CLOCK
+static inline uint64_t order_open(ftm_ring *r, int before_only)
+{
+    atomic_store_explicit(&r->inflight, r->last_stamp + 1,
+                          memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst); /* compiler barrier only */
+    uint64_t s = ftm_clock_stamp_after(r->last_stamp, before_only);
+    r->last_stamp = s;
+    /* raise the marker to the stamp itself: lets the merger pass every
+     * event older than this one (order_clock.h) */
+    atomic_store_explicit(&r->inflight, s, memory_order_release);
+    return s;
+}
+
+/* A later stamp of the same open event (a moved realloc's ALLOC). */
+static inline uint64_t order_again(ftm_ring *r)
+{
+    uint64_t s = ftm_clock_stamp_after(r->last_stamp, 0);
+    r->last_stamp = s;
+    atomic_store_explicit(&r->inflight, s, memory_order_release);
+    return s;
+}
+
+static inline void order_close(ftm_ring *r)
+{
+    atomic_store_explicit(&r->inflight, FTM_CLOCK_IDLE, memory_order_release);
+}
+#else
+#define order_open(r, before_only) ftm_seq_take()
+#define order_again(r) ftm_seq_take()
+#define order_close(r) ((void)(r))
+#endif
+
 static void count_lost(void)
 {
     atomic_fetch_add_explicit(&E.producer_lost, 1, memory_order_relaxed);
@@ -206,7 +248,7 @@ static inline int record_one(uint32_t kind, ftm_domain_t domain, uintptr_t ptr,
         return FTM_ENOMEM;
     }
     ftm_event ev;
-    ev.seq = ftm_seq_take();
+    ev.seq = order_open(r, kind == FTM_EV_FREE);
     ev.ptr = ptr;
     ev.size = clamp_size(size);
     ev.kind = kind;
@@ -217,6 +259,7 @@ static inline int record_one(uint32_t kind, ftm_domain_t domain, uintptr_t ptr,
         ev.kind = FTM_EV_NOP;
     }
     push(r, &ev);
+    order_close(r);
     return FTM_OK;
 }
 
@@ -252,10 +295,14 @@ ftm_realloc_ticket ftm_record_realloc_begin(ftm_domain_t domain,
     }
     /* The ring must exist before the number is taken: realloc_end has to
      * be able to push it whatever happens. */
-    if (my_ring(t) == NULL) {
+    ftm_ring *r = my_ring(t);
+    if (r == NULL) {
         return tk;
     }
-    tk.seq = ftm_seq_take();
+    tk.seq = order_open(r, 1); /* clock: the marker stays up until the end */
+#if FTM_ORDER_CLOCK
+    atomic_store_explicit(&r->ticket_stamp, tk.seq, memory_order_relaxed);
+#endif
     tk.active = 1;
     t->ticket_open = 1;
     return tk;
@@ -287,6 +334,9 @@ int ftm_record_realloc_end(ftm_realloc_ticket ticket, ftm_domain_t domain,
     }
     ftm_ring *r = t->ring;
     t->ticket_open = 0;
+#if FTM_ORDER_CLOCK
+    atomic_store_explicit(&r->ticket_stamp, 0, memory_order_relaxed);
+#endif
     ev.domain = domain;
     ev.size = 0;
     ev.tb = FTM_TB_NONE;
@@ -294,6 +344,7 @@ int ftm_record_realloc_end(ftm_realloc_ticket ticket, ftm_domain_t domain,
         ev.ptr = old_ptr;
         ev.kind = FTM_EV_NOP;
         push(r, &ev);
+        order_close(r);
         return FTM_OK;
     }
     if (new_ptr == old_ptr) { /* in place: replace size and traceback */
@@ -302,20 +353,23 @@ int ftm_record_realloc_end(ftm_realloc_ticket ticket, ftm_domain_t domain,
         ev.kind = FTM_EV_ALLOC;
         ev.tb = intern_tb(tb);
         push(r, &ev);
+        order_close(r);
         return FTM_OK;
     }
     ev.ptr = old_ptr; /* moved: old is gone at seq1 ... */
     ev.kind = FTM_EV_FREE;
     push(r, &ev);
     if (!atomic_load_explicit(&E.tracing, memory_order_relaxed)) {
+        order_close(r);
         return FTM_OK;
     }
-    ev.seq = ftm_seq_take(); /* ... new exists at seq2 */
+    ev.seq = order_again(r); /* ... new exists at seq2 */
     ev.ptr = new_ptr;
     ev.size = clamp_size(size);
     ev.kind = FTM_EV_ALLOC;
     ev.tb = intern_tb(tb);
     push(r, &ev);
+    order_close(r);
     return FTM_OK;
 }
 
@@ -467,7 +521,11 @@ static void atfork_child(void)
     }
     ftm_registry_atfork_child();
     ftm_merger *m = &ftm_merger_g;
+#if FTM_ORDER_CLOCK
+    ftm_merger_fork_child(m, ftm_clock_now(), ftm_tls_self.ring);
+#else
     ftm_merger_fork_child(m, ftm_seq_peek(), ftm_tls_self.ring);
+#endif
     ftm_tls_self.ticket_open = 0;
     if (m->session) {
         if (ftm_merger_thread_start(m) != 0) {
@@ -525,9 +583,15 @@ int ftm_start(const ftm_config *cfg)
         return rc;
     }
     ftm_trace_map *map = ftm_trace_map_new();
+#if FTM_ORDER_CLOCK
+    ftm_event *window = NULL; /* the clock merger has no reorder window */
+    bool window_failed = false;
+#else
     ftm_event *window = ftm_mem_calloc(FTM_WINDOW_EVENTS, sizeof(ftm_event));
+    bool window_failed = window == NULL;
+#endif
     ftm_gen *g = gen_new();
-    if (map == NULL || window == NULL || g == NULL) {
+    if (map == NULL || window_failed || g == NULL) {
         if (map != NULL) {
             ftm_trace_map_free(map);
         }
@@ -545,14 +609,24 @@ int ftm_start(const ftm_config *cfg)
     pthread_mutex_unlock(&E.gen_lock);
 
     atomic_store_explicit(&E.ring_capacity, cap, memory_order_relaxed);
+    ftm_merger *m = &ftm_merger_g;
+#if FTM_ORDER_CLOCK
+    /* order_clock.h: the step's stamp is read holding the apply lock. */
+    pthread_mutex_lock(&m->lock);
+    atomic_store(&E.live, g);
+    uint64_t s0 = ftm_clock_lifecycle_stamp();
+    m->session = true;
+    m->accept_from = s0;
+    m->next_seq = s0;
+#else
     atomic_store(&E.live, g);
     uint64_t s0 = ftm_seq_take();
 
-    ftm_merger *m = &ftm_merger_g;
     pthread_mutex_lock(&m->lock);
     m->session = true;
     m->accept_from = s0 + 1;
     m->next_seq = s0 + 1;
+#endif
     m->window = window;
     m->map = map;
     m->tb_base = g->base;
@@ -580,12 +654,19 @@ void ftm_stop(void)
         return;
     }
     atomic_store(&E.tracing, false);
+    ftm_merger *m = &ftm_merger_g;
+#if FTM_ORDER_CLOCK
+    pthread_mutex_lock(&m->lock);
+    atomic_store(&E.live, NULL);
+    uint64_t s = ftm_clock_lifecycle_stamp();
+    ftm_merger_flush_step_locked(m, s);
+#else
     atomic_store(&E.live, NULL);
     uint64_t s = ftm_seq_take();
 
-    ftm_merger *m = &ftm_merger_g;
     pthread_mutex_lock(&m->lock);
     ftm_merger_flush_locked(m, s);
+#endif
     ftm_merger_end_session(m, s);
     ftm_trace_map_free(m->map);
     m->map = NULL;
@@ -620,18 +701,31 @@ void ftm_clear(void)
     /* Out of memory for a new pool: traces are still cleared, the old
      * tracebacks are kept (their ids stay valid). */
     ftm_gen *g = gen_new();
+    ftm_merger *m = &ftm_merger_g;
+#if FTM_ORDER_CLOCK
+    pthread_mutex_lock(&m->lock);
+    if (g != NULL) {
+        atomic_store(&E.live, g);
+    }
+    uint64_t s = ftm_clock_lifecycle_stamp();
+    ftm_merger_flush_step_locked(m, s);
+    ftm_trace_map_clear(m->map);
+    m->current = 0;
+    m->peak = 0;
+    m->next_seq = s; /* events >= s: the cleared session's */
+#else
     if (g != NULL) {
         atomic_store(&E.live, g);
     }
     uint64_t s = ftm_seq_take();
 
-    ftm_merger *m = &ftm_merger_g;
     pthread_mutex_lock(&m->lock);
     ftm_merger_flush_locked(m, s);
     ftm_trace_map_clear(m->map);
     m->current = 0;
     m->peak = 0;
     m->next_seq = s + 1;
+#endif
     if (g != NULL) {
         pthread_mutex_lock(&E.gen_lock);
         ftm_gen *old = E.cur;
@@ -659,7 +753,11 @@ static bool query_begin(void)
     if (!atomic_load(&E.tracing)) {
         return false;
     }
+#if FTM_ORDER_CLOCK
+    uint64_t s = ftm_clock_now(); /* above every event before the query */
+#else
     uint64_t s = ftm_seq_peek();
+#endif
     pthread_mutex_lock(&ftm_merger_g.lock);
     ftm_merger_flush_locked(&ftm_merger_g, s);
     return true;

@@ -1,7 +1,9 @@
 /*
  * merger.c -- the reorder window, in-order application, helping producers
  * and the merger thread (owner: ENGINE-FLOW).  Design, progress argument
- * and locking in merger.h; the ordering proof in sequence.h.
+ * and locking in merger.h; the ordering proof in sequence.h.  In
+ * FTM_ORDER=clock builds the window half is left out and merger_clock.c
+ * provides it; applying one event is merger_apply.h's.
  */
 #include "merger.h"
 
@@ -10,11 +12,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "merger_apply.h"
 #include "trace_map.h"
 
 #define WMASK ((uint64_t)FTM_WINDOW_EVENTS - 1)
 
+#if FTM_ORDER_CLOCK
+ftm_merger ftm_merger_g = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                           .cap = UINT64_MAX};
+#else
 ftm_merger ftm_merger_g = {.lock = PTHREAD_MUTEX_INITIALIZER};
+#endif
 
 #ifdef FTM_TEST_HOOKS
 uint32_t ftm_test_window_events = FTM_WINDOW_EVENTS_DEFAULT; /* merger.h */
@@ -23,7 +31,7 @@ uint32_t ftm_test_window_events = FTM_WINDOW_EVENTS_DEFAULT; /* merger.h */
 /* Waiting for another thread: a short spin, then yields, then short sleeps
  * (the machine may have fewer cores than runnable threads, and the thread
  * we wait for may be preempted between taking its number and pushing). */
-static void backoff(unsigned *n, unsigned max_sleep_us)
+void ftm_merger_backoff(unsigned *n, unsigned max_sleep_us)
 {
     unsigned i = (*n)++;
     if (i < 8) {
@@ -42,6 +50,7 @@ static void backoff(unsigned *n, unsigned max_sleep_us)
     }
 }
 
+#if !FTM_ORDER_CLOCK /* counter order; clock order: merger_clock.c */
 /* Move the ready events of r into the window (or drop them when they were
  * recorded outside the session).  Returns whether anything was consumed. */
 static bool drain_ring(ftm_merger *m, ftm_ring *r)
@@ -80,62 +89,12 @@ static bool drain_ring(ftm_merger *m, ftm_ring *r)
     return k != 0;
 }
 
-static void apply_one(ftm_merger *m, const ftm_event *e)
-{
-    size_t old = 0;
-    if (m->observer != NULL) {
-        m->observer(e, m->observer_arg);
-    }
-    switch (e->kind) {
-    case FTM_EV_ALLOC: {
-        bool had = false;
-        ftm_tb_id tb = e->tb == FTM_TB_NONE ? FTM_TB_NONE : e->tb + m->tb_base;
-        size_t size = (size_t)e->size;
-        if (ftm_trace_map_put(m->map, e->domain, (uintptr_t)e->ptr, size, tb,
-                              &had, &old) == FTM_OK) {
-            if (had) {
-                m->current -= old;
-            }
-            m->current += size;
-            if (m->current > m->peak) {
-                m->peak = m->current;
-            }
-        } else {
-            /* Out of engine memory: the block is untraced (counted); a
-             * stale trace at the same address must not survive it. */
-            m->traces_lost_oom++;
-            if (ftm_trace_map_remove(m->map, e->domain, (uintptr_t)e->ptr,
-                                     &old)) {
-                m->current -= old;
-            }
-        }
-        break;
-    }
-    case FTM_EV_FREE:
-        if (ftm_trace_map_remove(m->map, e->domain, (uintptr_t)e->ptr, &old)) {
-            m->current -= old;
-        }
-        break;
-    case FTM_EV_RETRACE: {
-        /* A block reused without a new allocation: re-stamp its trace if
-         * it has one.  No insert (an untraced block's size is unknown, and
-         * a retrace ordered after a free must not resurrect the trace), no
-         * size change, hence current and peak untouched. */
-        ftm_tb_id tb = e->tb == FTM_TB_NONE ? FTM_TB_NONE : e->tb + m->tb_base;
-        (void)ftm_trace_map_set_tb(m->map, e->domain, (uintptr_t)e->ptr, tb);
-        break;
-    }
-    default: /* NOP */
-        break;
-    }
-}
-
 static bool apply_ready(ftm_merger *m)
 {
     uint64_t n = m->next_seq;
     ftm_event *w = m->window;
     while (w[n & WMASK].seq == n) {
-        apply_one(m, &w[n & WMASK]);
+        ftm_merger_apply_one(m, &w[n & WMASK]);
         n++;
     }
     bool any = n != m->next_seq;
@@ -186,6 +145,8 @@ void ftm_merger_end_session(ftm_merger *m, uint64_t s)
     m->next_seq = s + 1;
 }
 
+#endif /* !FTM_ORDER_CLOCK */
+
 void ftm_merger_set_observer(void (*fn)(const ftm_event *ev, void *arg),
                              void *arg)
 {
@@ -200,6 +161,7 @@ void ftm_merger_reclaim(ftm_merger *m)
     (void)ftm_merger_step(m);
 }
 
+#if !FTM_ORDER_CLOCK /* counter order; clock order: merger_clock.c */
 void ftm_merger_flush_locked(ftm_merger *m, uint64_t s)
 {
     unsigned spins = 0;
@@ -209,7 +171,7 @@ void ftm_merger_flush_locked(ftm_merger *m, uint64_t s)
             continue;
         }
         pthread_mutex_unlock(&m->lock);
-        backoff(&spins, 200);
+        ftm_merger_backoff(&spins, 200);
         pthread_mutex_lock(&m->lock);
     }
 }
@@ -238,12 +200,14 @@ void ftm_merger_place_foreign(const ftm_event *ev)
             continue;
         }
         pthread_mutex_unlock(&m->lock);
-        backoff(&spins, 200);
+        ftm_merger_backoff(&spins, 200);
         pthread_mutex_lock(&m->lock);
     }
     m->consumed++;
     pthread_mutex_unlock(&m->lock);
 }
+
+#endif /* !FTM_ORDER_CLOCK */
 
 void ftm_merger_push_slow(ftm_ring *r, const ftm_event *ev)
 {
@@ -261,7 +225,7 @@ void ftm_merger_push_slow(ftm_ring *r, const ftm_event *ev)
         if (ftm_ring_try_push(r, ev)) {
             break;
         }
-        backoff(&spins, 200);
+        ftm_merger_backoff(&spins, 200);
         if (ftm_ring_try_push(r, ev)) {
             break;
         }
@@ -303,7 +267,7 @@ static void *merger_main(void *arg)
             struct timespec ts = {0, FTM_MERGER_LIGHT_SLEEP_US * 1000L};
             nanosleep(&ts, NULL);
         } else {
-            backoff(&idle, 1000);
+            ftm_merger_backoff(&idle, 1000);
         }
     }
     return NULL;
@@ -348,6 +312,7 @@ void ftm_merger_thread_stop(ftm_merger *m)
     m->thread_running = false;
 }
 
+#if !FTM_ORDER_CLOCK
 /* Fork child: move parked events of vanished threads that are due into the
  * window (see ftm_merger_fork_child).  A parked event that was pushed after
  * all is the newest of its ring, so if it were in the ring and below the
@@ -428,3 +393,4 @@ void ftm_merger_fork_child(ftm_merger *m, uint64_t upto, ftm_ring *keep)
     }
     ftm_registry_unlock();
 }
+#endif /* !FTM_ORDER_CLOCK */

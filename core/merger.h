@@ -6,6 +6,11 @@
  * current/peak byte counters, the merger thread, and the apply lock that
  * serialises all of them.
  *
+ * FTM_ORDER=clock builds: the window, the step, the flush, place_foreign
+ * and the fork child are merger_clock.c's (a k-way merge of the rings by
+ * stamp up to a watermark; order_clock.h).  What follows is the default
+ * (counter) order's.
+ *
  * Algorithm (one "step", apply lock held):
  *   1. For every registered ring, copy its ready events into the reorder
  *      window, slot seq % W (a slot is valid iff slot.seq == the number the
@@ -94,6 +99,17 @@ typedef struct ftm_merger {
     uint64_t lost;            /* fork gaps and impossible cases */
     uint64_t recovered;       /* fork: parked events of vanished threads */
     uint64_t traces_lost_oom; /* map inserts that failed */
+#if FTM_ORDER_CLOCK
+    /* Clock order (merger_clock.c, order_clock.h): next_seq is the
+     * watermark up to which everything is applied (every event with a
+     * stamp below it is applied, none at or above it); accept_from the
+     * session's start stamp.  cap: while a lifecycle step flushes, its
+     * stamp (nothing at or above it may be applied before the step);
+     * UINT64_MAX otherwise. */
+    uint64_t cap;
+    uint64_t ties;   /* equal stamps from two rings met in the merge */
+    uint64_t fences; /* heavy fences (membarrier calls) taken */
+#endif
 
     /* test-only observer of every applied event, in application order */
     void (*observer)(const ftm_event *ev, void *arg);
@@ -114,6 +130,17 @@ bool ftm_merger_step(ftm_merger *m);
  * producer that has taken a number but not pushed it yet).  Returns when
  * every number below s is applied, or no session is active. */
 void ftm_merger_flush_locked(ftm_merger *m, uint64_t s);
+
+#if FTM_ORDER_CLOCK
+/* Clock order: flush for a lifecycle step whose stamp is s (apply lock
+ * held, released while waiting): every event stamped below s is applied,
+ * none at or above it. */
+void ftm_merger_flush_step_locked(ftm_merger *m, uint64_t s);
+#endif
+
+/* Waiting for another thread: spin, then yield, then sleep (at most
+ * max_sleep_us).  *n counts the calls since the last progress. */
+void ftm_merger_backoff(unsigned *n, unsigned max_sleep_us);
 
 /* Producer whose ring is full: help until the push succeeds. */
 void ftm_merger_push_slow(ftm_ring *r, const ftm_event *ev);

@@ -36,6 +36,9 @@ ftm_ring *ftm_ring_new(uint32_t capacity, uint32_t thread_id)
     r->thread_id = thread_id;
     r->alloc_base = base;
     r->alloc_bytes = hdr;
+#if FTM_ORDER_CLOCK
+    atomic_store_explicit(&r->inflight, UINT64_MAX, memory_order_relaxed);
+#endif
     return r;
 }
 

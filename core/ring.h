@@ -54,6 +54,7 @@
 #ifndef FTM_CORE_RING_H
 #define FTM_CORE_RING_H
 
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -137,6 +138,18 @@ typedef struct ftm_ring {
     struct ftm_ring *next; /* registry list (registry lock) */
     void *alloc_base;   /* the header's block, as ftm_mem_alloc returned it */
     size_t alloc_bytes; /* its size (buf is a block of its own) */
+#if FTM_ORDER_CLOCK
+    /* order_clock.h: the in-flight marker on a line of its own, with the
+     * owner's private stamp state beside it (the merger reads only
+     * inflight of this line). */
+    alignas(64) _Atomic uint64_t inflight;
+    uint64_t last_stamp;           /* owner only */
+    _Atomic uint64_t ticket_stamp; /* owner; see order_clock.h */
+    char pad_inflight[64 - 3 * sizeof(uint64_t)];
+    /* consumer only (apply lock): this step's ready run */
+    unsigned c_n, c_i;
+    bool c_closed;
+#endif
 } ftm_ring;
 
 /* Owner: push one event; false if the ring is full. */

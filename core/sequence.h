@@ -1,6 +1,10 @@
 /*
  * sequence.h -- the engine's one global event order (owner: ENGINE-FLOW).
  *
+ * FTM_ORDER=clock builds order events by order_clock.h instead (TSC
+ * stamps, no line shared between producers); they use this counter only
+ * as order_clock.h's fallback source.
+ *
  * Owns: ftm_seq, a 64-bit counter on its own cache line.  Every recorded
  * event, and every lifecycle step that must be ordered against events
  * (start, clear, stop), takes the next number with one seq_cst fetch_add.

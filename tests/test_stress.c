@@ -47,6 +47,9 @@
 #include "fasttracemalloc.h"
 #include "merger.h"
 #include "stress_common.h"
+#if FTM_ORDER_CLOCK
+#include "order_clock.h"
+#endif
 
 #define NTHREADS 8
 #define NADDR 512
@@ -761,5 +764,16 @@ int main(void)
         cmocka_unit_test_teardown(test_realistic_order, teardown),
         cmocka_unit_test_teardown(test_lifecycle_race, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+#if FTM_ORDER_CLOCK
+    printf("[ order    ] clock order, %s source\n", ftm_clock_source_name());
+#endif
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+#if FTM_ORDER_CLOCK
+    /* equal stamps met in the merge (order_clock.h: only between events
+     * unordered by happens-before) and membarrier calls, for the record */
+    printf("[ order    ] %llu ties, %llu heavy fences\n",
+           (unsigned long long)ftm_merger_g.ties,
+           (unsigned long long)ftm_merger_g.fences);
+#endif
+    return rc;
 }
