@@ -16,9 +16,14 @@ and the old one's ``old_size``/``old_count``; a path that the new snapshot
 no longer has keeps size 0 (not drawn) but still counts in its ancestors'
 changes.
 
+How: the tracebacks, sorted, are walked twice as the call tree, which is
+never built (see the comment above ``_kept``): the first walk weighs every
+node, the second writes the kept ones.  Memory: the sorted tracebacks
+(which the folding made anyway), a few ints per traceback, one per node.
+
 The bound: at most ``max_nodes`` call-path nodes are kept (default 20,000),
 chosen largest first (a node is never larger than its parent, so the kept
-nodes always form a tree: see ``_prune``), and none under ``min_percent``
+nodes always form a tree: see ``_kept``), and none under ``min_percent``
 of the total.  The children a kept node loses are merged into one
 ``(other)`` child, so sizes still add up: the page holds at most
 2 * max_nodes + 1 nodes, about 25-60 bytes of JSON each plus each kept
@@ -50,95 +55,121 @@ MAX_NAME = 1000         # characters of a file name kept in the page
 ROOT, OTHER = -1, -2    # frame index of the root and of "(other)" nodes
 
 
-class _Node:
-    __slots__ = ("children", "size", "count", "old_size", "old_count")
-
-    def __init__(self):
-        self.children = {}
-        self.size = self.count = self.old_size = self.old_count = 0
-
-
-def _fold(root, snapshot, old):
-    """Add *snapshot*'s traces to the tree under *root* (to the old
-    numbers if *old*); return the number of distinct tracebacks."""
+def _paths(snapshot):
+    """{frames: [size, count]}: the snapshot folded by traceback, each
+    traceback as a tuple of (filename, lineno) pairs, oldest first."""
     from ._pprof import traceback_statistics
-    stats = traceback_statistics(snapshot)
-    for stat in stats:
-        size, count = stat.size, stat.count
-        node = root
-        path = [root]
-        for frame in stat.traceback:            # oldest frame first
-            key = (frame.filename, frame.lineno)
-            child = node.children.get(key)
-            if child is None:
-                child = node.children[key] = _Node()
-            path.append(child)
-            node = child
-        for node in path:
-            if old:
-                node.old_size += size
-                node.old_count += count
-            else:
-                node.size += size
-                node.count += count
-    return len(stats)
+    out = {}
+    for stat in traceback_statistics(snapshot):
+        tb = stat.traceback
+        # the stdlib's Traceback keeps its pairs oldest first in _frames
+        # (3.11-3.15); iterating it would build a Frame per pair
+        frames = getattr(tb, "_frames", None)
+        if type(frames) is not tuple:
+            frames = tuple((f.filename, f.lineno) for f in tb)
+        out[frames] = [stat.size, stat.count]
+    return out
 
 
-def _weight(node):
-    return max(node.size, node.old_size)
+def _entries(new, old):
+    """[(frames, [size, count, old_size, old_count])] sorted by frames, so
+    that the tracebacks sharing a call path are neighbours and a path
+    comes before the paths that extend it; and the numbers of tracebacks
+    in *new* and *old*."""
+    new_paths = _paths(new)
+    merged = {frames: [size, count, 0, 0]
+              for frames, (size, count) in new_paths.items()}
+    old_paths = _paths(old) if old is not None else {}
+    for frames, (size, count) in old_paths.items():
+        numbers = merged.get(frames)
+        if numbers is None:
+            merged[frames] = [0, 0, size, count]
+        else:
+            numbers[2] += size
+            numbers[3] += count
+    return sorted(merged.items()), len(new_paths), len(old_paths)
 
 
-def _prune(root, max_nodes, min_percent):
-    """The kept nodes: the root and up to *max_nodes* others, largest
-    first, none below *min_percent* of the root.  A child never weighs
-    more than its parent, so taking nodes from a heap that starts with the
-    root's children and gains a node's children when it is taken keeps
-    every kept node's parent kept."""
-    floor = _weight(root) * min_percent / 100.0
-    kept = {id(root)}
-    heap = []
-    tie = 0
-    for child in root.children.values():
-        heap.append((-_weight(child), tie, child))
-        tie += 1
-    heapq.heapify(heap)
-    while heap and len(kept) <= max_nodes:
-        negw, _, node = heapq.heappop(heap)
-        if -negw < floor:
-            break
-        kept.add(id(node))
-        for child in node.children.values():
-            tie += 1
-            heapq.heappush(heap, (-_weight(child), tie, child))
-    return kept
+def _common_prefixes(entries):
+    """For each entry, how many leading frames it shares with the one
+    before it (0 for the first): the depth at which its call path leaves
+    the previous one's."""
+    out = []
+    prev = ()
+    for frames, _numbers in entries:
+        same = 0
+        limit = min(len(prev), len(frames))
+        while same < limit and prev[same] == frames[same]:
+            same += 1
+        out.append(same)
+        prev = frames
+    return out
 
 
-def _count_nodes(root):
+def _prefix_sums(entries, column):
+    sums = [0]
     total = 0
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        total += 1
-        stack.extend(node.children.values())
-    return total
+    for _frames, numbers in entries:
+        total += numbers[column]
+        sums.append(total)
+    return sums
 
 
-def _subtree_sum(node):
-    """(size, count, old_size, old_count) of a subtree merged into an
-    "(other)" node: its root's numbers, which include its descendants'."""
-    return node.size, node.count, node.old_size, node.old_count
+# The call tree is never built.  With the entries sorted, the tracebacks
+# under a node (a call path) are a contiguous run of entries, so its
+# numbers are differences of prefix sums, and walking the entries in order
+# enters the nodes in preorder: at entry i, the nodes at depths
+# lcp[i]+1 .. len(frames) begin, and every open node deeper than lcp[i]
+# ended at the previous entry.  A node's index is its preorder rank
+# (the root: 0).
+
+def _kept(entries, lcp, sizes, old_sizes, max_nodes, min_percent):
+    """The preorder indices of the nodes to keep, and the tree's size.
+    Largest first (a node's weight: the larger of its new and old size),
+    the root always, then up to *max_nodes* others, none under
+    *min_percent* of the root.  A child never weighs more than its parent
+    and comes after it in preorder, so taking the largest with ties to the
+    earlier node keeps every kept node's parent kept."""
+    weights = [0]
+    opened = [0]        # per open node (depth = position): its first entry
+    ranks = [0]         # and its preorder rank
+    for i, (frames, _numbers) in enumerate(entries):
+        depth = lcp[i]
+        while len(opened) > depth + 1:
+            first = opened.pop()
+            weights[ranks.pop()] = max(sizes[i] - sizes[first],
+                                       old_sizes[i] - old_sizes[first])
+        for _ in range(len(frames) - depth):
+            opened.append(i)
+            ranks.append(len(weights))
+            weights.append(0)
+    end = len(entries)
+    while opened:
+        first = opened.pop()
+        weights[ranks.pop()] = max(sizes[end] - sizes[first],
+                                   old_sizes[end] - old_sizes[first])
+    floor = weights[0] * min_percent / 100.0
+    # nlargest is stable: equal weights stay in preorder
+    top = heapq.nlargest(max_nodes, range(1, len(weights)),
+                         key=weights.__getitem__)
+    kept = {0}
+    kept.update(i for i in top if weights[i] >= floor)
+    return kept, len(weights)
 
 
-def _flatten(root, kept, diff):
-    """The kept tree as the page's JSON arrays, in preorder, children by
-    decreasing size (the old size breaks ties in a diff), "(other)" last."""
+def _flatten(entries, lcp, sums, kept, diff):
+    """The kept tree as the page's JSON columns, every parent before its
+    children; the children a kept node loses become one "(other)" child
+    holding what is left of the node once its own traces and its kept
+    children are taken away (a leaf: its own children are not kept).
+    *sums*: the prefix sums of size, count, old size, old count."""
     files, file_index = [], {}
-    frames, frame_index = [], {}
-    cols = {"parent": [], "frame": [], "size": [], "count": [],
-            "collapsed": []}
+    frames_out, frame_index = [], {}
+    names = ["parent", "frame", "size", "count", "collapsed"]
     if diff:
-        cols["old_size"] = []
-        cols["old_count"] = []
+        names += ["old_size", "old_count"]
+    width = 4 if diff else 2
+    cols = {name: [] for name in names}
 
     def frame_id(key):
         i = frame_index.get(key)
@@ -150,44 +181,71 @@ def _flatten(root, kept, diff):
             if f is None:
                 f = file_index[filename] = len(files)
                 files.append(filename)
-            i = frame_index[key] = len(frames)
-            frames.append([f, lineno])
+            i = frame_index[key] = len(frames_out)
+            frames_out.append([f, lineno])
         return i
 
-    def emit(parent, frame, numbers, collapsed):
-        cols["parent"].append(parent)
-        cols["frame"].append(frame)
-        cols["size"].append(numbers[0])
-        cols["count"].append(numbers[1])
-        if diff:
-            cols["old_size"].append(numbers[2])
-            cols["old_count"].append(numbers[3])
-        cols["collapsed"].append(collapsed)
+    def emit(parent, frame):
+        for name in names:
+            cols[name].append(0)
+        cols["parent"][-1] = parent
+        cols["frame"][-1] = frame
         return len(cols["parent"]) - 1
 
-    order = lambda item: (-item[1].size, -item[1].old_size)
-    stack = [(-1, ROOT, root, 0)]      # (parent, frame, node or numbers, n)
-    while stack:
-        parent, frame, node, n = stack.pop()
-        if frame == OTHER:
-            emit(parent, frame, node, n)
-            continue
-        me = emit(parent, frame,
-                  (node.size, node.count, node.old_size, node.old_count), 0)
-        items = []
-        other = [0, 0, 0, 0]
-        collapsed = 0
-        for key, child in sorted(node.children.items(), key=order):
-            if id(child) in kept:
-                items.append((me, frame_id(key), child, 0))
-            else:
-                collapsed += 1
-                for i, v in enumerate(_subtree_sum(child)):
-                    other[i] += v
-        if collapsed:
-            items.append((me, OTHER, other, collapsed))
-        stack.extend(reversed(items))   # popped in order: preorder
-    return files, frames, cols
+    columns = ("size", "count", "old_size", "old_count")[:width]
+
+    def close(node, end):
+        """Fill a kept node's numbers; add its "(other)" child."""
+        out, first, own, kids, children = node
+        total = [sums[k][end] - sums[k][first] for k in range(width)]
+        for k in range(width):
+            cols[columns[k]][out] = total[k]
+        if children > kids[width]:
+            other = emit(out, OTHER)
+            for k in range(width):
+                cols[columns[k]][other] = total[k] - own[k] - kids[k]
+            cols["collapsed"][other] = children - kids[width]
+        return total
+
+    # per open kept node: [out index, first entry, own numbers, sums of
+    # the kept children's numbers + how many, number of children]
+    stack = [[emit(-1, ROOT), 0, [0] * width, [0] * (width + 1), 0]]
+    # stack[d]: the open node at depth d; below the last one, the open
+    # nodes (if any) are not kept
+    rank = 1
+    for i, (frames, numbers) in enumerate(entries):
+        depth = lcp[i]
+        while len(stack) > depth + 1:
+            node = stack.pop()
+            total = close(node, i)
+            kids = stack[-1][3]
+            for k in range(width):
+                kids[k] += total[k]
+            kids[width] += 1
+        if depth < len(stack):
+            # the nodes at depths depth+1 .. len(frames) begin here, ranked
+            # from *rank*; below the first one not kept, none is
+            for d in range(depth + 1, len(frames) + 1):
+                stack[d - 1][4] += 1        # a child of a kept node
+                if rank + d - depth - 1 not in kept:
+                    break
+                stack.append([emit(stack[-1][0], frame_id(frames[d - 1])),
+                              i, [0] * width, [0] * (width + 1), 0])
+        if len(stack) == len(frames) + 1:
+            own = stack[-1][2]
+            for k in range(width):
+                own[k] += numbers[k]
+        rank += len(frames) - depth
+    end = len(entries)
+    while len(stack) > 1:
+        node = stack.pop()
+        total = close(node, end)
+        kids = stack[-1][3]
+        for k in range(width):
+            kids[k] += total[k]
+        kids[width] += 1
+    close(stack[0], end)
+    return files, frames_out, cols
 
 
 def _build(new, old, max_nodes, min_percent, meta):
@@ -196,20 +254,20 @@ def _build(new, old, max_nodes, min_percent, meta):
     if not 0 <= min_percent <= 100:
         raise ValueError("min_percent must be in [0; 100]: %r"
                          % (min_percent,))
-    root = _Node()
-    tracebacks = _fold(root, new, False)
     diff = old is not None
-    if diff:
-        old_tracebacks = _fold(root, old, True)
-    kept = _prune(root, max_nodes, min_percent)
-    files, frames, cols = _flatten(root, kept, diff)
+    entries, tracebacks, old_tracebacks = _entries(new, old)
+    lcp = _common_prefixes(entries)
+    sums = [_prefix_sums(entries, k) for k in range(4)]
+    kept, in_tree = _kept(entries, lcp, sums[0], sums[2], max_nodes,
+                          min_percent)
+    files, frames, cols = _flatten(entries, lcp, sums, kept, diff)
     from . import __version__
     info = {
         "traces": len(new.traces),
         "tracebacks": tracebacks,
         "traceback_limit": new.traceback_limit,
         "sample_mean_bytes": getattr(new, "sample_mean_bytes", 0) or 0,
-        "nodes_in_tree": _count_nodes(root),
+        "nodes_in_tree": in_tree,
         "nodes_kept": len(cols["parent"]),
         "max_nodes": max_nodes,
         "min_percent": min_percent,
@@ -225,7 +283,12 @@ def _build(new, old, max_nodes, min_percent, meta):
 
 def tree(snapshot, max_nodes=DEFAULT_MAX_NODES, min_percent=0.0,
          title="tracemalloc snapshot"):
-    """The page's data for one snapshot (a dict, JSON-ready)."""
+    """The page's data for one snapshot (a dict, JSON-ready): ``files``,
+    ``frames`` ([file index, lineno]) and ``nodes``, columns with one entry
+    per node, every parent before its children: ``parent`` (-1 for the
+    root), ``frame`` (-1: the root, -2: "(other)"), ``size``, ``count``,
+    ``collapsed`` (an "(other)" node: how many subtrees it merges), and in
+    a diff ``old_size``, ``old_count``; ``info``: totals and limits."""
     return _build(snapshot, None, max_nodes, min_percent, {"title": title})
 
 

@@ -5,7 +5,8 @@ Owns: how the page draws the tree that ``_flamegraph`` embeds as JSON in
 
   * an icicle layout: the root ("all") on the top row, each row below one
     frame deeper (oldest to newest), widths proportional to size (in a
-    diff: to the new snapshot's size);
+    diff: to the new snapshot's size); a box shows its file's last path
+    component and the line, the tooltip the whole file name;
   * hover: a tooltip with the frame, size, blocks and percentages (in a
     diff: the change in bytes and blocks, and the old numbers);
   * click: zoom on a frame (it takes the full width, its ancestors stay
@@ -18,7 +19,7 @@ Owns: how the page draws the tree that ``_flamegraph`` embeds as JSON in
     file name contains the text, or only those that do not.
 
 State lives in the location's fragment, ``#zoom=ID&search=TEXT&file=TEXT
-&mode=only|exclude`` (ID: a node's index in the JSON's preorder), so a
+&mode=only|exclude`` (ID: a node's index in the JSON's columns), so a
 view can be bookmarked and the tests drive the page deterministically.
 The page marks ``<body data-ready="1">`` after each drawing, and writes
 every script error into ``<pre id="errors">`` (also ``data-errors`` on
@@ -77,7 +78,7 @@ SCRIPT = r"""
   });
 
   var ROW = 18;
-  var D, N, kids, depth, label, fileOf, maxDepth;
+  var D, N, kids, depth, label, shortLabel, fileOf, maxDepth;
   var val, cnt, oval, ocnt;          // numbers under the current filter
   var state = {zoom: 0, search: "", file: "", mode: "only"};
   var pushed = 0;                    // history entries this page added
@@ -114,6 +115,7 @@ SCRIPT = r"""
     kids = new Array(N);
     depth = new Int32Array(N);
     label = new Array(N);
+    shortLabel = new Array(N);
     fileOf = new Array(N);
     maxDepth = 0;
     for (var i = 0; i < N; i++) {
@@ -133,7 +135,23 @@ SCRIPT = r"""
         fileOf[i] = D.files[fr[0]];
         label[i] = fileOf[i] + ":" + fr[1];
       }
+      // the box shows the file's last path component and the line; the
+      // tooltip and the search use the whole name
+      var slash = fileOf[i] === null ? -1 :
+        Math.max(fileOf[i].lastIndexOf("/"), fileOf[i].lastIndexOf("\\"));
+      shortLabel[i] = slash >= 0 && slash < fileOf[i].length - 1 ?
+        label[i].slice(slash + 1) : label[i];
     }
+    // children left to right by decreasing size (the old size breaks
+    // ties), "(other)" last
+    var size = nodes.size, old = nodes.old_size || nodes.size;
+    kids.forEach(function (ks) {
+      ks.sort(function (a, b) {
+        var oa = nodes.frame[a] === -2, ob = nodes.frame[b] === -2;
+        if (oa !== ob) { return oa ? 1 : -1; }
+        return (size[b] - size[a]) || (old[b] - old[a]) || (a - b);
+      });
+    });
   }
 
   // The numbers of every node once the file filter is applied: a stack
@@ -260,7 +278,8 @@ SCRIPT = r"""
       d.style.top = (row * ROW) + "px";
       d.style.background = c[1];
       d.setAttribute("data-id", String(i));
-      d.textContent = label[i];
+      // a box too narrow for a few characters stays blank (hover names it)
+      d.textContent = w >= 24 ? shortLabel[i] : "";
       frag.appendChild(d);
       drawn++;
       if (row + 1 > rows) { rows = row + 1; }
