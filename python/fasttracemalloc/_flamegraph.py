@@ -26,7 +26,7 @@ chosen largest first (a node is never larger than its parent, so the kept
 nodes always form a tree: see ``_kept``), and none under ``min_percent``
 of the total.  The children a kept node loses are merged into one
 ``(other)`` child, so sizes still add up: the page holds at most
-2 * max_nodes + 1 nodes, about 25-60 bytes of JSON each plus each kept
+2 * (max_nodes + 1) nodes, about 25-60 bytes of JSON each plus each kept
 frame's file name (cut to ``MAX_NAME`` characters) once.
 
 Untrusted input: file names come from the snapshot file, which may come

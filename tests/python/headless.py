@@ -182,7 +182,11 @@ class Browser:
             time.sleep(0.05)
 
     def open(self, path, fragment=""):
-        """Load a local file and wait until its document is complete."""
+        """Load a local file and wait until its document is complete.
+        The errors and requests recorded so far are forgotten: from here
+        on they are this page's."""
+        with self._cond:
+            del self.console_errors[:], self.exceptions[:], self.requests[:]
         url = "file://" + os.path.abspath(path) + fragment
         self.send("Page.navigate", url=url)
         self.wait_for("document.readyState === 'complete' && "
