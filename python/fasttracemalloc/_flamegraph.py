@@ -42,7 +42,6 @@ Threads: builds local data only.
 
 import base64
 import hashlib
-import heapq
 import html
 import json
 
@@ -130,30 +129,49 @@ def _kept(entries, lcp, sizes, old_sizes, max_nodes, min_percent):
     *min_percent* of the root.  A child never weighs more than its parent
     and comes after it in preorder, so taking the largest with ties to the
     earlier node keeps every kept node's parent kept."""
+    diff = any(old_sizes)
     weights = [0]
     opened = [0]        # per open node (depth = position): its first entry
     ranks = [0]         # and its preorder rank
-    for i, (frames, _numbers) in enumerate(entries):
+    for i, frames in enumerate(e[0] for e in entries):
         depth = lcp[i]
         while len(opened) > depth + 1:
             first = opened.pop()
-            weights[ranks.pop()] = max(sizes[i] - sizes[first],
-                                       old_sizes[i] - old_sizes[first])
-        for _ in range(len(frames) - depth):
-            opened.append(i)
-            ranks.append(len(weights))
-            weights.append(0)
+            w = sizes[i] - sizes[first]
+            if diff:
+                w = max(w, old_sizes[i] - old_sizes[first])
+            weights[ranks.pop()] = w
+        new = len(frames) - depth
+        if new > 0:
+            opened.extend([i] * new)
+            ranks.extend(range(len(weights), len(weights) + new))
+            weights.extend([0] * new)
     end = len(entries)
     while opened:
         first = opened.pop()
         weights[ranks.pop()] = max(sizes[end] - sizes[first],
                                    old_sizes[end] - old_sizes[first])
     floor = weights[0] * min_percent / 100.0
-    # nlargest is stable: equal weights stay in preorder
-    top = heapq.nlargest(max_nodes, range(1, len(weights)),
-                         key=weights.__getitem__)
     kept = {0}
-    kept.update(i for i in top if weights[i] >= floor)
+    others = len(weights) - 1
+    if others <= max_nodes:
+        cut = floor
+        kept.update(i for i in range(1, len(weights)) if weights[i] >= cut)
+        return kept, len(weights)
+    # the max_nodes-th largest weight; the nodes above it all fit, the
+    # ones equal to it fit in preorder until the budget is spent
+    cut = sorted(weights[1:], reverse=True)[max_nodes - 1]
+    if cut < floor:
+        kept.update(i for i in range(1, len(weights)) if weights[i] >= floor)
+        return kept, len(weights)
+    kept.update(i for i in range(1, len(weights)) if weights[i] > cut)
+    room = max_nodes - (len(kept) - 1)
+    for i in range(1, len(weights)):
+        if room <= 0:
+            break
+        if weights[i] == cut:
+            kept.add(i)
+            room -= 1
     return kept, len(weights)
 
 
