@@ -2,13 +2,14 @@
 
 Owns: the command line (``run``, and ``report`` which prints a saved
 snapshot's top entries, ``compare``, ``export`` and ``flamegraph``, whose
-work is in ``fasttracemalloc.report``).  ``run`` installs the engine under the stdlib
-``tracemalloc`` module, starts tracing, runs the target like the interpreter
-would (``script.py`` or ``-m module``; ``sys.argv`` and ``sys.path[0]`` set as
-``python script.py`` / ``python -m module`` set them), and when the target's
-main code ends -- normally, through ``sys.exit()`` or by an exception -- takes
-a snapshot, writes it with ``Snapshot.dump`` (the stdlib pickle format), prints
-the top N entries to stderr, and exits with the target's status.
+work is in ``fasttracemalloc.report``).  ``run`` installs the engine under
+the stdlib ``tracemalloc`` module, starts tracing, runs the target like the
+interpreter would (``script.py`` or ``-m module``; ``sys.argv`` and
+``sys.path[0]`` set as ``python script.py`` / ``python -m module`` set
+them), and when the target's main code ends -- normally, through
+``sys.exit()`` or by an exception -- takes a snapshot, writes it with
+``Snapshot.dump`` (the stdlib pickle format), prints the top N entries to
+stderr, and exits with the target's status.
 
 Children that multiprocessing starts with ``spawn`` or ``forkserver`` are
 traced with the same nframe (``-X fasttracemalloc=N`` is passed on, see

@@ -231,8 +231,9 @@ SCRIPT = r"""
       var delta = val[i] - oval[i];
       var t = maxDelta ? Math.min(1, Math.abs(delta) / maxDelta) : 0;
       var light = Math.round(238 - 178 * Math.sqrt(t));
-      if (delta > 0) { return ["grow", "rgb(255," + light + "," + light + ")"]; }
-      if (delta < 0) { return ["shrink", "rgb(" + light + "," + light + ",255)"]; }
+      var pale = light + "," + light;
+      if (delta > 0) { return ["grow", "rgb(255," + pale + ")"]; }
+      if (delta < 0) { return ["shrink", "rgb(" + pale + ",255)"]; }
       return ["same", "rgb(232,232,232)"];
     }
     if (fileOf[i] === null) { return ["none", "rgb(210,210,210)"]; }
@@ -287,7 +288,9 @@ SCRIPT = r"""
     // the zoomed node's ancestors: full width, above it
     var chain = [], a = z;
     while (a > 0) { a = nodes.parent[a]; chain.unshift(a); }
-    chain.forEach(function (anc, row) { draw(anc, 0, width, row, "ancestor"); });
+    chain.forEach(function (anc, row) {
+      draw(anc, 0, width, row, "ancestor");
+    });
     var base = chain.length;
     if (val[z] <= 0) {
       var empty = document.createElement("div");
@@ -336,7 +339,8 @@ SCRIPT = r"""
     if (state.file) {
       var full = D.nodes.size[0];
       lines.push("File filter: " + (state.mode === "exclude" ?
-        "stacks not through " : "stacks through ") + JSON.stringify(state.file) +
+        "stacks not through " : "stacks through ") +
+        JSON.stringify(state.file) +
         " hold " + pct(val[0], full) + " of the total.");
     }
     el.summary.textContent = lines.join(" ");
