@@ -251,6 +251,22 @@ def test_big_tree_is_bounded(tmp_path, max_nodes, min_percent):
                          and p[:-1] in keptset) > 0
 
 
+def test_sampled_snapshot_shows_estimates(tmp_path):
+    from fasttracemalloc._sampling import sampled_statistics
+    snap = synthetic_snapshot(300, 4, 5)
+    snap.sample_mean_bytes = 8192
+    estimates = sampled_statistics(snap, "traceback")
+    data = report.to_flamegraph(snap, str(tmp_path / "s.html"))
+    assert data["info"]["sample_mean_bytes"] == 8192
+    # the pprof export's numbers: each traceback's estimate, rounded
+    assert data["nodes"]["size"][0] == sum(int(round(st.size))
+                                           for st in estimates)
+    assert data["nodes"]["count"][0] == sum(int(round(st.count))
+                                            for st in estimates)
+    # stored sizes are already scaled; blocks are estimated (> samples)
+    assert data["nodes"]["count"][0] > len(snap.traces)
+
+
 def test_diff_signs(snapshots, tmp_path):
     old, new, prog = snapshots
     out = tmp_path / "diff.html"
