@@ -193,7 +193,8 @@ SCRIPT = r"""
     h.split("&").forEach(function (part) {
       if (!part) { return; }
       var eq = part.indexOf("="), key = eq < 0 ? part : part.slice(0, eq);
-      var v = eq < 0 ? "" : decodeURIComponent(part.slice(eq + 1));
+      var v = eq < 0 ? "" : part.slice(eq + 1);
+      try { v = decodeURIComponent(v); } catch (e) { /* keep it raw */ }
       if (key === "zoom") {
         var z = parseInt(v, 10);
         s.zoom = z >= 0 && z < N ? z : 0;

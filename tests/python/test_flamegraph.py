@@ -589,6 +589,27 @@ def test_browser_diff_colours(snapshots, tmp_path, browser):
     page_is_clean(browser, out)
 
 
+def test_browser_empty_snapshot_and_bad_fragment(tmp_path, browser):
+    snap = tmp_path / "empty.snapshot"
+    tracemalloc.Snapshot([], 1).dump(str(snap))
+    out = tmp_path / "empty.html"
+    data = report.to_flamegraph(str(snap), str(out))
+    assert data["nodes"]["parent"] == [-1] and data["nodes"]["size"] == [0]
+    # a fragment that is not valid percent-encoding, an unknown node
+    open_page(browser, out, "#zoom=99&search=%E0%A4%A&file=%")
+    assert browser.evaluate("document.body.dataset.zoom") == "0"
+    assert browser.evaluate(
+        "document.getElementById('search').value") == "%E0%A4%A"
+    assert browser.evaluate("document.getElementById('file').value") == "%"
+    assert "No memory left" in browser.evaluate(
+        "document.getElementById('graph').textContent")
+    browser.evaluate("location.hash = ''")
+    browser.wait_for("document.getElementById('file').value === ''")
+    assert "holds no memory" in browser.evaluate(
+        "document.getElementById('graph').textContent")
+    page_is_clean(browser, out)
+
+
 def test_browser_injection_stays_text(tmp_path, browser):
     snap = evil_snapshot(tmp_path)
     out = tmp_path / "evil.html"
