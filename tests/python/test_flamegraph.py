@@ -49,9 +49,9 @@ keep[1] = keep[1][:5]
 keep[0] = None
 tm.take_snapshot().dump(sys.argv[2])
 """
-# One call per line: with grow() and shrink() both called from one line,
-# the engine gave the second call's blocks the first one's traceback
-# (found by this test, reported; an engine bug, not the flame graph's).
+# (An earlier version of this program, with grow() and shrink() called
+# from one line, found the engine giving the second call's blocks the
+# first one's traceback: fixed in frames_walk.h, tested in test_capture.)
 LEAF, GROW, SHRINK = 5, 8, 11          # the lines of leaf(), grow(), shrink()
 FREED_CALL = 14                        # grow(10, 1000): freed before NEW
 SHRUNK_CALL = 15                       # shrink(50, 3000): 5 left in NEW
