@@ -66,7 +66,9 @@ def _paths(snapshot):
         frames = getattr(tb, "_frames", None)
         if type(frames) is not tuple:
             frames = tuple((f.filename, f.lineno) for f in tb)
-        out[frames] = [stat.size, stat.count]
+        numbers = out.setdefault(frames, [0, 0])
+        numbers[0] += stat.size
+        numbers[1] += stat.count
     return out
 
 
