@@ -1,14 +1,15 @@
 """``python -m fasttracemalloc run``: run a program traced from its first line.
 
 Owns: the command line (``run``, and ``report`` which prints a saved
-snapshot's top entries, ``compare`` and ``export`` whose work is in
-``fasttracemalloc.report``).  ``run`` installs the engine under the stdlib
-``tracemalloc`` module, starts tracing, runs the target like the interpreter
-would (``script.py`` or ``-m module``; ``sys.argv`` and ``sys.path[0]`` set as
-``python script.py`` / ``python -m module`` set them), and when the target's
-main code ends -- normally, through ``sys.exit()`` or by an exception -- takes
-a snapshot, writes it with ``Snapshot.dump`` (the stdlib pickle format), prints
-the top N entries to stderr, and exits with the target's status.
+snapshot's top entries, ``compare``, ``export`` and ``flamegraph``, whose
+work is in ``fasttracemalloc.report``).  ``run`` installs the engine under
+the stdlib ``tracemalloc`` module, starts tracing, runs the target like the
+interpreter would (``script.py`` or ``-m module``; ``sys.argv`` and
+``sys.path[0]`` set as ``python script.py`` / ``python -m module`` set
+them), and when the target's main code ends -- normally, through
+``sys.exit()`` or by an exception -- takes a snapshot, writes it with
+``Snapshot.dump`` (the stdlib pickle format), prints the top N entries to
+stderr, and exits with the target's status.
 
 Children that multiprocessing starts with ``spawn`` or ``forkserver`` are
 traced with the same nframe (``-X fasttracemalloc=N`` is passed on, see
@@ -339,6 +340,82 @@ def cmd_export(argv):
     return 0
 
 
+def _positive(text):
+    value = _nonnegative(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1: %r" % text)
+    return value
+
+
+def _percent(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number: %r" % text)
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError("must be in [0; 100]: %r" % text)
+    return value
+
+
+def cmd_flamegraph(argv):
+    """Write a snapshot file (or the change between two) as a flame graph
+    in one self-contained HTML file."""
+    from . import _flamegraph
+    parser = argparse.ArgumentParser(
+        prog="python -m fasttracemalloc flamegraph",
+        usage="python -m fasttracemalloc flamegraph [options] SNAPSHOT\n"
+              "       python -m fasttracemalloc flamegraph --diff [options] "
+              "OLD NEW",
+        description="Write a snapshot file (written by 'run' or "
+                    "tracemalloc.Snapshot.dump(); read safely) as a flame "
+                    "graph: one self-contained HTML file, no network needed. "
+                    "With --diff, the change from OLD to NEW.")
+    parser.add_argument("snapshots", nargs="+", metavar="SNAPSHOT",
+                        help="snapshot file (two with --diff: OLD NEW)")
+    parser.add_argument("--diff", action="store_true",
+                        help="draw the change from OLD to NEW (widths by "
+                             "NEW's sizes, growth red, shrink blue)")
+    parser.add_argument("-o", "--output",
+                        help="output file (default: SNAPSHOT.flamegraph.html"
+                             ", or NEW.diff.html with --diff)")
+    parser.add_argument("--max-nodes", type=_positive,
+                        default=_flamegraph.DEFAULT_MAX_NODES,
+                        help="call-path nodes kept, largest first; the "
+                             "others are merged into \"(other)\" "
+                             "(default %(default)s)")
+    parser.add_argument("--min-percent", type=_percent, default=0.0,
+                        help="merge nodes under this share of the total "
+                             "into \"(other)\" too (default 0)")
+    parser.add_argument("--title", help="the page's title")
+    args = parser.parse_args(argv)
+    want = 2 if args.diff else 1
+    if len(args.snapshots) != want:
+        parser.error("--diff takes two snapshot files, OLD NEW"
+                     if args.diff else
+                     "one snapshot file expected (use --diff OLD NEW to "
+                     "compare two)")
+    suffix = ".diff.html" if args.diff else ".flamegraph.html"
+    output = args.output or args.snapshots[-1] + suffix
+    snapshots = [_load(parser, path) for path in args.snapshots]
+    from . import report
+    if args.title is None:
+        names = [os.path.basename(p) for p in args.snapshots]
+        args.title = " -> ".join(names)
+    try:
+        data = report.to_flamegraph(
+            snapshots[-1], output, old=snapshots[0] if args.diff else None,
+            title=args.title, max_nodes=args.max_nodes,
+            min_percent=args.min_percent)
+    except OSError as exc:
+        parser.error("cannot write %r: %s" % (output, exc))
+    sys.stderr.write("fasttracemalloc: flame graph%s of %d traces "
+                     "(%d nodes) written to %s\n"
+                     % (" diff" if args.diff else "",
+                        len(snapshots[-1].traces),
+                        data["info"]["nodes_kept"], output))
+    return 0
+
+
 USAGE_MAIN = """\
 usage: python -m fasttracemalloc COMMAND ...
 
@@ -351,6 +428,8 @@ Commands:
            (see 'compare --help')
   export   write a saved snapshot as a pprof profile or speedscope JSON
            (see 'export --help')
+  flamegraph  write a saved snapshot (or two, --diff) as a flame graph in
+           one self-contained HTML file (see 'flamegraph --help')
 """
 
 
@@ -369,7 +448,10 @@ def main(argv=None):
         return cmd_compare(rest)
     if command == "export":
         return cmd_export(rest)
+    if command == "flamegraph":
+        return cmd_flamegraph(rest)
     sys.stderr.write("python -m fasttracemalloc: unknown command %r "
-                     "(expected 'run', 'report', 'compare' or 'export')\n"
+                     "(expected 'run', 'report', 'compare', 'export' or "
+                     "'flamegraph')\n"
                      % command)
     return 2

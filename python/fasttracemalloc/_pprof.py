@@ -42,7 +42,7 @@ import gzip
 
 from ._protowire import field_bytes, field_packed, field_varint
 
-__all__ = ["profile_message", "profile_gzip"]
+__all__ = ["profile_message", "profile_gzip", "traceback_statistics"]
 
 
 class _Strings:
@@ -77,13 +77,7 @@ def profile_message(snapshot, comment=None):
                                keep_empty=True))
     locations = {}          # (filename, lineno) -> location/function id
     mean = getattr(snapshot, "sample_mean_bytes", 0) or 0
-    if mean:
-        from ._sampling import sampled_statistics
-        stats = [_Scaled(st) for st in
-                 sampled_statistics(snapshot, "traceback")]
-    else:
-        stats = snapshot.statistics("traceback")
-    for stat in stats:
+    for stat in traceback_statistics(snapshot):
         ids = []
         # Traceback iterates oldest first; pprof wants the leaf first.
         for frame in reversed(list(stat.traceback)):
@@ -132,6 +126,18 @@ def profile_message(snapshot, comment=None):
     out.append(field_packed(13, [comment_index]))    # comment
     out.append(field_varint(14, strings.index["inuse_space"]))
     return b"".join(out)
+
+
+def traceback_statistics(snapshot):
+    """The snapshot folded by traceback, as the exports use it: objects
+    with ``traceback`` (iterates oldest frame first), ``size`` and
+    ``count`` (ints).  ``statistics('traceback')`` for an exact snapshot;
+    for a sampled one, its estimates rounded to ints."""
+    if getattr(snapshot, "sample_mean_bytes", 0):
+        from ._sampling import sampled_statistics
+        return [_Scaled(st) for st in
+                sampled_statistics(snapshot, "traceback")]
+    return snapshot.statistics("traceback")
 
 
 class _Scaled:

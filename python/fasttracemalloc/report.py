@@ -11,7 +11,10 @@ compare`` and ``export``:
     (``new.compare_to(old, ...)`` printed as StatisticDiff lines);
   * ``to_pprof(snapshot, path)`` / ``to_speedscope(snapshot, path)`` -- write
     a gzipped pprof profile (see ``_pprof``) or a speedscope JSON file (see
-    ``_speedscope``).
+    ``_speedscope``);
+  * ``to_flamegraph(snapshot, path, old=None)`` -- write a self-contained
+    HTML flame graph of a snapshot, or of the change from *old* to it (see
+    ``_flamegraph``).
 
 Every function takes a snapshot object (any ``tracemalloc.Snapshot``) or a
 path to a snapshot file.  Snapshot files are pickles; paths given here are
@@ -29,7 +32,7 @@ Threads: no shared state; a call reads its snapshots only.
 import os
 
 __all__ = ["SnapshotFileError", "load_snapshot", "noise_filters",
-           "compare_text", "to_pprof", "to_speedscope"]
+           "compare_text", "to_pprof", "to_speedscope", "to_flamegraph"]
 
 
 class SnapshotFileError(Exception):
@@ -131,3 +134,32 @@ def to_speedscope(snapshot, path, name=None):
                 if isinstance(snapshot, (str, os.PathLike))
                 else "tracemalloc snapshot")
     _write(path, profile_json(_snapshot(snapshot), name))
+
+
+def to_flamegraph(snapshot, path, old=None, title=None,
+                  max_nodes=None, min_percent=0.0):
+    """Write *snapshot* (object or file) to *path* as one self-contained
+    HTML flame graph; with *old* (object or file), a diff view of the
+    change from *old* to *snapshot* (widths by *snapshot*'s sizes, growth
+    red, shrink blue).  At most *max_nodes* call-path nodes (default
+    20,000) and none under *min_percent* of the total are kept, the rest
+    merged into "(other)" nodes.  Returns the data drawn (a dict)."""
+    from . import _flamegraph
+    if max_nodes is None:
+        max_nodes = _flamegraph.DEFAULT_MAX_NODES
+
+    def name(obj):
+        return (os.path.basename(os.fsdecode(obj))
+                if isinstance(obj, (str, bytes, os.PathLike)) else None)
+    if old is None:
+        data = _flamegraph.tree(
+            _snapshot(snapshot), max_nodes, min_percent,
+            title=title or name(snapshot) or "tracemalloc snapshot")
+    else:
+        if title is None and name(snapshot) and name(old):
+            title = "%s -> %s" % (name(old), name(snapshot))
+        data = _flamegraph.diff_tree(
+            _snapshot(old), _snapshot(snapshot), max_nodes, min_percent,
+            title=title or "tracemalloc snapshots compared")
+    _write(path, _flamegraph.page(data).encode("utf-8"))
+    return data

@@ -102,7 +102,7 @@ uint32_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, ftm_frame *cooked,
         n++;
     }
     if (ch) {
-        *changed = 1;
+        *changed |= ch; /* 1: position 0, 2: deeper (frames.h) */
     }
     if (n_newcode != NULL) {
         *n_newcode = nn;

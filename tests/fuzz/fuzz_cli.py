@@ -1,5 +1,5 @@
 """Fuzz target: the command line of ``python -m fasttracemalloc`` for the
-commands that read files (report, compare, export, and flame when present).
+commands that read files (report, compare, export, flamegraph).
 
 Property: for any argument list -- options and values from the fuzzer,
 file arguments drawn from a real snapshot, a file of fuzzed bytes and a
@@ -24,10 +24,10 @@ with atheris.instrument_imports():
 SCRATCH = tempfile.mkdtemp(prefix="ftm-fuzz-cli-")
 GOOD = os.environ["FTM_FUZZ_GOOD_SNAPSHOT"]  # written by run.sh
 FUZZED = os.path.join(SCRATCH, "fuzzed.snap")
-COMMANDS = ["report", "compare", "export"] + (
-    ["flame"] if "flame" in _cli.USAGE_MAIN else [])
+COMMANDS = ["report", "compare", "export", "flamegraph"]
 OPTIONS = ["--top", "--key-type", "--cumulative", "-f", "--format", "-o",
-           "--output", "--diff", "--title", "-h", "lineno", "filename",
+           "--output", "--diff", "--title", "--max-nodes", "--min-percent",
+           "-h", "lineno", "filename",
            "traceback", "pprof", "speedscope", "-1", "0", "5"]
 
 

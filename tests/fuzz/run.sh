@@ -5,7 +5,7 @@
 #   fuzz_safeload.py  snapshot files: the safe loader and what the CLI does
 #                     with what it loads (seeds: real dumps, ours and the
 #                     builtin's);
-#   fuzz_cli.py       the argument lists of report/compare/export/flame;
+#   fuzz_cli.py       the argument lists of report/compare/export/flamegraph;
 #   fuzz_switch.py    every FASTTRACEMALLOC / -X fasttracemalloc value,
 #                     against the builtin's parsing rule.
 #

@@ -380,6 +380,42 @@ def test_alternating_sites_and_cache(tracing_ours):
         assert tb is not None and tb[0] == (__file__, sites[i % 3])
 
 
+def _shared_leaf():
+    return bytearray(3000)             # LEAF
+
+
+def _via_a():
+    return _shared_leaf()              # VIA A
+
+
+def _via_b():
+    unused = 1
+    return _shared_leaf()              # VIA B
+
+
+def test_same_leaf_through_different_callers(tracing_ours):
+    # The leaf's frame is the same at every capture, the frames under it
+    # are not: a capture must not reuse the last traceback for the same
+    # top frame when only deeper frames changed (the walk once reported
+    # every change as a change of the top frame, so b's blocks got a's
+    # traceback, and a call on the next line kept the previous line).
+    ours.start(3)
+    objs = []
+    for _ in range(3):
+        objs.append((_via_a(), _via_b()))    # BOTH
+        objs.append((_via_b(), _via_a()))    # SWAPPED
+    me = test_same_leaf_through_different_callers
+    leaf = line_of(_shared_leaf, "# LEAF")
+    via = {"a": line_of(_via_a, "# VIA A"), "b": line_of(_via_b, "# VIA B")}
+    both, swapped = line_of(me, "# BOTH"), line_of(me, "# SWAPPED")
+    for i, pair in enumerate(objs):
+        names = "ab" if i % 2 == 0 else "ba"
+        for name, obj in zip(names, pair):
+            tb = ours._get_object_traceback(obj)
+            assert [line for _, line in tb] == [
+                leaf, via[name], both if i % 2 == 0 else swapped], (i, name)
+
+
 def test_equal_tracebacks_are_one_object(tracing_ours):
     ours.start(4)
     objs = [bytearray(600) for _ in range(50)]
