@@ -782,6 +782,10 @@ static int in_chain[H_COUNT];
  * trace to re-stamp; the set says which, without an engine event. */
 void ftmpy_hooks_new_object(PyObject *op)
 {
+    if (sample_mean() != 0 &&
+        !atomic_load_explicit(&ftmpy_sample_restamp, memory_order_relaxed)) {
+        return; /* sampled mode re-stamps only if asked (sampled.h) */
+    }
     tcache *t = tls_get();
     if (t == NULL) {
         count_lost_capture();

@@ -66,6 +66,30 @@ def bytearray_block(n):
     return n + 1
 
 
+def newref_in_shared_libpython():
+    """3.11/3.12: whether this interpreter's _Py_NewReference lives in a
+    shared libpython (whose own calls to it go through its PLT, which the
+    engine rebinds: capi_rebind.c) rather than in a static executable
+    (Debian's /usr/bin/python3.11), found independently of the engine:
+    the mapping that holds the function's address."""
+    import ctypes
+    addr = ctypes.cast(ctypes.pythonapi._Py_NewReference, ctypes.c_void_p).value
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            if lo <= addr < hi:
+                return len(fields) > 5 and "libpython" in fields[5]
+    raise AssertionError("no mapping holds _Py_NewReference")
+
+
+def free_list_restamped():
+    """Whether the engine re-stamps objects handed out from free lists, as
+    the builtin does: 3.13+ (PyRefTracer), or 3.11/3.12 where it can wrap
+    the interpreter's own _Py_NewReference calls."""
+    return sys.version_info >= (3, 13) or newref_in_shared_libpython()
+
+
 def run_python(*args, env=None, cwd=None, timeout=300, **env_overrides):
     """Run this interpreter with *args*; return CompletedProcess (text)."""
     if env is None:

@@ -6,7 +6,7 @@ import re
 import sys
 import textwrap
 
-from conftest import needs_pth, run_python
+from conftest import free_list_restamped, needs_pth, run_python
 
 LEAKY_TEST = """\
 import gc
@@ -43,14 +43,16 @@ def test_pytest_reports_allocation_site_under_the_switch(tmp_path):
     assert "Object allocated at" in out
     # The builtin re-stamps the file object when its finalizer resurrects
     # it (_Py_NewReference), so it may report line 5 (the del) rather than
-    # line 4 (the open()).  From 3.13 the engine sees that too (PyRefTracer)
-    # and must report the builtin's line; before 3.13 it cannot (README,
-    # "Differences": free-list reuse) and reports the block's allocation.
+    # line 4 (the open()).  Where the engine re-stamps too (3.13+ through
+    # PyRefTracer, 3.11/3.12 with a shared libpython through its
+    # _Py_NewReference wrapper) it must report the builtin's line; where it
+    # cannot (a static 3.11/3.12 executable: README, "Differences") it
+    # reports the block's allocation.
     builtin = run_python("-X", "tracemalloc=5", *args, cwd=str(tmp_path))
     builtin_out = builtin.stdout + builtin.stderr
     expected = allocation_site(builtin_out, test_file)
     assert expected in ("4", "5"), builtin_out
-    if sys.version_info < (3, 13):
+    if not free_list_restamped():
         expected = "4"
     assert allocation_site(out, test_file) == expected, (out, builtin_out)
 

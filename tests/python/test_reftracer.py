@@ -20,7 +20,7 @@ import textwrap
 
 import pytest
 
-from conftest import needs_engine, run_python
+from conftest import needs_engine, newref_in_shared_libpython, run_python
 
 pytestmark = needs_engine
 
@@ -58,23 +58,6 @@ def run_case(tmp_path, body):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "", proc.stderr
     return json.loads(proc.stdout.splitlines()[-1])
-
-
-def newref_in_shared_libpython():
-    """3.11/3.12: whether this interpreter's _Py_NewReference lives in a
-    shared libpython (whose own calls to it go through its PLT, which the
-    engine rebinds: capi_rebind.c) rather than in a static executable
-    (Debian's /usr/bin/python3.11), found independently of the engine:
-    the mapping that holds the function's address."""
-    import ctypes
-    addr = ctypes.cast(ctypes.pythonapi._Py_NewReference, ctypes.c_void_p).value
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            fields = line.split()
-            lo, hi = (int(x, 16) for x in fields[0].split("-"))
-            if lo <= addr < hi:
-                return len(fields) > 5 and "libpython" in fields[5]
-    raise AssertionError("no mapping holds _Py_NewReference")
 
 
 def test_free_list_object_gets_its_own_traceback(tmp_path):
