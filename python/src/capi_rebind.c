@@ -174,6 +174,11 @@ static atomic_uint_fast64_t st_failures; /* slots found but not written */
 static atomic_uint_fast64_t st_refusals; /* start()s refused */
 static atomic_int st_active;             /* 1 once a scan completed */
 static atomic_int st_newref_home; /* 1 once the definer's slot is ours */
+static atomic_uint_fast64_t st_newref_refusals; /* start()s not re-stamping */
+#if PY_VERSION_HEX < 0x030D0000
+static atomic_flag newref_warned = ATOMIC_FLAG_INIT;
+static const char *newref_reason; /* set at init when refused up front */
+#endif
 static atomic_flag warned = ATOMIC_FLAG_INIT;
 
 static int w_track(unsigned int domain, uintptr_t ptr, size_t size)
@@ -283,9 +288,16 @@ void ftmpy_capi_init(void)
             (target){"_PyTraceMalloc_GetTraceback", (uintptr_t)w_gettb, 0};
     }
 #if PY_VERSION_HEX < 0x030D0000
+    const char *no_newref = getenv("_FASTTRACEMALLOC_REFUSE_NEWREF");
+    if (no_newref != NULL && strcmp(no_newref, "1") == 0) {
+        newref_reason = "refused by _FASTTRACEMALLOC_REFUSE_NEWREF=1";
+        return;
+    }
     /* private, exported by every 3.11/3.12 build; absent: no re-stamping */
     orig_newref = (newref_fn)dlsym(RTLD_DEFAULT, "_Py_NewReference");
-    if (orig_newref != NULL) {
+    if (orig_newref == NULL) {
+        newref_reason = "_Py_NewReference not found by dlsym";
+    } else {
         targets[ntargets++] = (target){"_Py_NewReference", (uintptr_t)w_newref,
                                        (uintptr_t)orig_newref};
     }
@@ -669,6 +681,38 @@ static int do_rebind(void)
 
 #endif /* FTMPY_CAN_REBIND */
 
+/* 3.11/3.12, after a scan: if the interpreter's own _Py_NewReference
+ * calls do not reach our wrapper, count the start() and say so ONCE per
+ * process (a RuntimeWarning, which may raise: -1).  `why` overrides the
+ * reason (the C API rebinding refused as a whole). */
+static int newref_check(const char *why)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    if (atomic_load_explicit(&st_newref_home, memory_order_relaxed)) {
+        return 0;
+    }
+    atomic_fetch_add_explicit(&st_newref_refusals, 1, memory_order_relaxed);
+    if (why == NULL) {
+        why = newref_reason != NULL
+                  ? newref_reason
+                  : "this interpreter calls _Py_NewReference directly, not "
+                    "through a GOT slot (a static executable?)";
+    }
+    if (!atomic_flag_test_and_set(&newref_warned) &&
+        PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
+                         "fasttracemalloc cannot re-stamp objects reused "
+                         "from free lists: %s; such objects keep the "
+                         "traceback of their memory block's first "
+                         "allocation (the builtin re-stamps them)",
+                         why) < 0) {
+        return -1;
+    }
+#else
+    (void)why;
+#endif
+    return 0;
+}
+
 int ftmpy_capi_rebind(void)
 {
     if (!refused) {
@@ -676,7 +720,7 @@ int ftmpy_capi_rebind(void)
             /* out of memory: left as it was, the next start() retries */
             PyErr_Clear();
         }
-        return 0;
+        return newref_check(NULL);
     }
     atomic_fetch_add_explicit(&st_refusals, 1, memory_order_relaxed);
     if (!atomic_flag_test_and_set(&warned) &&
@@ -688,7 +732,7 @@ int ftmpy_capi_rebind(void)
                          reason) < 0) {
         return -1;
     }
-    return 1;
+    return newref_check(reason) < 0 ? -1 : 1;
 }
 
 /* ---- the extension-loader hook ---------------------------------------- */
@@ -848,6 +892,7 @@ int ftmpy_capi_stats_into(PyObject *d)
         put(d, "newref_rebound",
             PyBool_FromLong(atomic_load_explicit(&st_newref_home,
                                                  memory_order_relaxed))) < 0 ||
+        put(d, "newref_refusals", U64(st_newref_refusals)) < 0 ||
         put(d, "capi_reason",
             refused ? PyUnicode_FromString(reason) : Py_NewRef(Py_None)) < 0) {
         return -1;
