@@ -175,10 +175,7 @@ static atomic_uint_fast64_t st_refusals; /* start()s refused */
 static atomic_int st_active;             /* 1 once a scan completed */
 static atomic_int st_newref_home; /* 1 once the definer's slot is ours */
 static atomic_uint_fast64_t st_newref_refusals; /* start()s not re-stamping */
-#if PY_VERSION_HEX < 0x030D0000
-static atomic_flag newref_warned = ATOMIC_FLAG_INIT;
-static const char *newref_reason; /* set at init when refused up front */
-#endif
+
 static atomic_flag warned = ATOMIC_FLAG_INIT;
 
 static int w_track(unsigned int domain, uintptr_t ptr, size_t size)
@@ -290,14 +287,11 @@ void ftmpy_capi_init(void)
 #if PY_VERSION_HEX < 0x030D0000
     const char *no_newref = getenv("_FASTTRACEMALLOC_REFUSE_NEWREF");
     if (no_newref != NULL && strcmp(no_newref, "1") == 0) {
-        newref_reason = "refused by _FASTTRACEMALLOC_REFUSE_NEWREF=1";
-        return;
+        return; /* tests: the static-interpreter path, forced */
     }
     /* private, exported by every 3.11/3.12 build; absent: no re-stamping */
     orig_newref = (newref_fn)dlsym(RTLD_DEFAULT, "_Py_NewReference");
-    if (orig_newref == NULL) {
-        newref_reason = "_Py_NewReference not found by dlsym";
-    } else {
+    if (orig_newref != NULL) {
         targets[ntargets++] = (target){"_Py_NewReference", (uintptr_t)w_newref,
                                        (uintptr_t)orig_newref};
     }
@@ -682,35 +676,20 @@ static int do_rebind(void)
 #endif /* FTMPY_CAN_REBIND */
 
 /* 3.11/3.12, after a scan: if the interpreter's own _Py_NewReference
- * calls do not reach our wrapper, count the start() and say so ONCE per
- * process (a RuntimeWarning, which may raise: -1).  `why` overrides the
- * reason (the C API rebinding refused as a whole). */
-static int newref_check(const char *why)
+ * calls do not reach our wrapper, count the start() (newref_refusals).
+ * No warning: on a static interpreter (Debian's python3.11, the most
+ * common 3.11 on Debian 12) it would fire in every traced process, and a
+ * warning at start() perturbs what is traced (the warnings machinery
+ * fills free lists and caches right before the session) and what the
+ * program prints; _stats() and the README say it instead. */
+static void newref_check(void)
 {
 #if PY_VERSION_HEX < 0x030D0000
-    if (atomic_load_explicit(&st_newref_home, memory_order_relaxed)) {
-        return 0;
+    if (!atomic_load_explicit(&st_newref_home, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&st_newref_refusals, 1,
+                                  memory_order_relaxed);
     }
-    atomic_fetch_add_explicit(&st_newref_refusals, 1, memory_order_relaxed);
-    if (why == NULL) {
-        why = newref_reason != NULL
-                  ? newref_reason
-                  : "this interpreter calls _Py_NewReference directly, not "
-                    "through a GOT slot (a static executable?)";
-    }
-    if (!atomic_flag_test_and_set(&newref_warned) &&
-        PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
-                         "fasttracemalloc cannot re-stamp objects reused "
-                         "from free lists: %s; such objects keep the "
-                         "traceback of their memory block's first "
-                         "allocation (the builtin re-stamps them)",
-                         why) < 0) {
-        return -1;
-    }
-#else
-    (void)why;
 #endif
-    return 0;
 }
 
 int ftmpy_capi_rebind(void)
@@ -720,7 +699,8 @@ int ftmpy_capi_rebind(void)
             /* out of memory: left as it was, the next start() retries */
             PyErr_Clear();
         }
-        return newref_check(NULL);
+        newref_check();
+        return 0;
     }
     atomic_fetch_add_explicit(&st_refusals, 1, memory_order_relaxed);
     if (!atomic_flag_test_and_set(&warned) &&
@@ -732,7 +712,8 @@ int ftmpy_capi_rebind(void)
                          reason) < 0) {
         return -1;
     }
-    return newref_check(reason) < 0 ? -1 : 1;
+    newref_check();
+    return 1;
 }
 
 /* ---- the extension-loader hook ---------------------------------------- */

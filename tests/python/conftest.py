@@ -90,27 +90,6 @@ def free_list_restamped():
     return sys.version_info >= (3, 13) or newref_in_shared_libpython()
 
 
-def without_newref_warning(stderr):
-    """stderr without the one RuntimeWarning a 3.11/3.12 interpreter that
-    calls _Py_NewReference directly gives at the first start() (its line
-    and the source line the warnings module prints under it); unchanged
-    where the engine re-stamps, so the warning fails a test there."""
-    if free_list_restamped():
-        return stderr
-    lines = stderr.splitlines(keepends=True)
-    out, skip_source = [], False
-    for line in lines:
-        if "fasttracemalloc cannot re-stamp objects reused from free lists" in line:
-            skip_source = True
-            continue
-        if skip_source and line.startswith("  "):
-            skip_source = False
-            continue
-        skip_source = False
-        out.append(line)
-    return "".join(out)
-
-
 def run_python(*args, env=None, cwd=None, timeout=300, **env_overrides):
     """Run this interpreter with *args*; return CompletedProcess (text)."""
     if env is None:
