@@ -220,13 +220,6 @@ class EngineRunner:
         if not self.rebuild(targets):
             print(f"baseline build failed; see {self.log}", file=sys.stderr)
             return False
-        t0 = time.monotonic()
-        if self.test(targets)[0] != 0:
-            print(f"the unmutated engine fails {targets}; see {self.log}",
-                  file=sys.stderr)
-            return False
-        print(f"baseline: {' '.join(targets)} pass unmutated "
-              f"({time.monotonic() - t0:.0f} s)", flush=True)
         return True
 
     def rebuild(self, targets):
@@ -286,14 +279,6 @@ class PythonRunner:
             return False
         os.symlink(os.path.join(self.build, "python", built[0]),
                    os.path.join(self.copy, "python", "fasttracemalloc", built[0]))
-        t0 = time.monotonic()
-        rc, what = self.test(tests)
-        if rc != 0:
-            print(f"the unmutated package fails {tests} ({what}); see {self.log}",
-                  file=sys.stderr)
-            return False
-        print(f"baseline: {' '.join(tests)} pass unmutated "
-              f"({time.monotonic() - t0:.0f} s)", flush=True)
         return True
 
     def rebuild(self, targets):
@@ -318,6 +303,19 @@ class PythonRunner:
         if rc == 5:
             return rc, "no test collected (catalogue error)"
         return rc, ", ".join(dict.fromkeys(failed)) or f"pytest status {rc}"
+
+
+def baseline(runner, tests):
+    """The named tests must pass unmutated, or a "kill" would mean nothing."""
+    t0 = time.monotonic()
+    rc, what = runner.test(tests)
+    if rc != 0:
+        print(f"unmutated, {' '.join(tests)} fail ({what}); see {runner.log}",
+              file=sys.stderr)
+        return False
+    print(f"baseline: {' '.join(tests)} pass unmutated "
+          f"({time.monotonic() - t0:.0f} s)", flush=True)
+    return True
 
 
 def mutate_one(copy, log, ft, runner):
@@ -407,7 +405,8 @@ def main():
             if not mine:
                 continue
             r = runner(copy, log, args)
-            if not r.setup(sorted({t for ft in mine for t in ft.tests})):
+            tests = sorted({t for ft in mine for t in ft.tests})
+            if not (r.setup(tests) and baseline(r, tests)):
                 args.keep = True
                 return 1
             for ft in mine:

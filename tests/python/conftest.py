@@ -90,6 +90,28 @@ def free_list_restamped():
     return sys.version_info >= (3, 13) or newref_in_shared_libpython()
 
 
+SNAPSHOT_MODULES = {"builtin": "tracemalloc", "fasttracemalloc": "fasttracemalloc"}
+
+
+def dump_snapshot_pair(tmp, which, program):
+    """Run `program` (a format string naming {module}; it dumps two
+    snapshots to argv[1] and argv[2]) under SNAPSHOT_MODULES[which] in
+    directory tmp; returns (old path, new path, program path)."""
+    prog = tmp / "prog.py"
+    prog.write_text(program.format(module=SNAPSHOT_MODULES[which]))
+    old, new = tmp / "old.snapshot", tmp / "new.snapshot"
+    args = [str(prog), str(old), str(new)]
+    if which == "builtin":
+        # the stdlib only: no fasttracemalloc importable or installed
+        proc = subprocess.run([sys.executable, "-I", "-S", *args],
+                              capture_output=True, text=True, cwd=str(tmp),
+                              env=child_env())
+    else:
+        proc = run_python(*args, cwd=str(tmp))
+    assert proc.returncode == 0, proc.stderr
+    return old, new, prog
+
+
 def run_python(*args, env=None, cwd=None, timeout=300, **env_overrides):
     """Run this interpreter with *args*; return CompletedProcess (text)."""
     if env is None:

@@ -13,14 +13,11 @@ filter, the diff's colours, no script error and no request but the file.
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 import tracemalloc
 
 import pytest
 
-from conftest import child_env, run_python
+from conftest import SNAPSHOT_MODULES, dump_snapshot_pair, run_python
 
 import fasttracemalloc
 from fasttracemalloc import report
@@ -57,26 +54,11 @@ FREED_CALL = 14                        # grow(10, 1000): freed before NEW
 SHRUNK_CALL = 15                       # shrink(50, 3000): 5 left in NEW
 GROW_CALL = 17                         # grow(60, 2000): only in NEW
 
-MODULES = {"builtin": "tracemalloc", "fasttracemalloc": "fasttracemalloc"}
-
-
-@pytest.fixture(scope="module", params=sorted(MODULES))
+@pytest.fixture(scope="module", params=sorted(SNAPSHOT_MODULES))
 def snapshots(request, tmp_path_factory):
     """(old path, new path, program path) dumped by the given module."""
-    tmp = tmp_path_factory.mktemp("flame-" + request.param)
-    prog = tmp / "prog.py"
-    prog.write_text(PROGRAM.format(module=MODULES[request.param]))
-    old, new = tmp / "old.snapshot", tmp / "new.snapshot"
-    args = [str(prog), str(old), str(new)]
-    if request.param == "builtin":
-        # the stdlib only: no fasttracemalloc importable or installed
-        proc = subprocess.run([sys.executable, "-I", "-S", *args],
-                              capture_output=True, text=True, cwd=str(tmp),
-                              env=child_env())
-    else:
-        proc = run_python(*args, cwd=str(tmp))
-    assert proc.returncode == 0, proc.stderr
-    return old, new, prog
+    return dump_snapshot_pair(tmp_path_factory.mktemp("flame-" + request.param), request.param,
+                              PROGRAM)
 
 
 def cli(*args, cwd):

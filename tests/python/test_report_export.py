@@ -9,15 +9,13 @@ values exactly) and, when ``go`` is on PATH, by the real ``go tool pprof``.
 
 import gzip
 import json
-import os
 import shutil
 import subprocess
-import sys
 import tracemalloc
 
 import pytest
 
-from conftest import child_env, run_python
+from conftest import SNAPSHOT_MODULES, child_env, dump_snapshot_pair, run_python
 
 import fasttracemalloc
 from fasttracemalloc import report
@@ -42,26 +40,11 @@ del keep[0]
 tm.take_snapshot().dump(sys.argv[2])
 """
 
-MODULES = {"builtin": "tracemalloc", "fasttracemalloc": "fasttracemalloc"}
-
-
-@pytest.fixture(scope="module", params=sorted(MODULES))
+@pytest.fixture(scope="module", params=sorted(SNAPSHOT_MODULES))
 def snapshots(request, tmp_path_factory):
     """(old path, new path, program path) dumped by the given module."""
-    tmp = tmp_path_factory.mktemp(request.param)
-    prog = tmp / "prog.py"
-    prog.write_text(PROGRAM.format(module=MODULES[request.param]))
-    old, new = tmp / "old.snapshot", tmp / "new.snapshot"
-    args = [str(prog), str(old), str(new)]
-    if request.param == "builtin":
-        # the stdlib only: no fasttracemalloc importable or installed
-        proc = subprocess.run([sys.executable, "-I", "-S", *args],
-                              capture_output=True, text=True, cwd=str(tmp),
-                              env=child_env())
-    else:
-        proc = run_python(*args, cwd=str(tmp))
-    assert proc.returncode == 0, proc.stderr
-    return old, new, prog
+    return dump_snapshot_pair(tmp_path_factory.mktemp(request.param), request.param,
+                              PROGRAM)
 
 
 def cli(*args, cwd):
