@@ -232,16 +232,21 @@ def _flatten(entries, lcp, sums, kept, diff):
     stack = [[emit(-1, ROOT), 0, [0] * width, [0] * (width + 1), 0]]
     # stack[d]: the open node at depth d; below the last one, the open
     # nodes (if any) are not kept
+
+    def pop_into_parent(stop):
+        # close the innermost open node at entry *stop*; its totals go to
+        # its parent's children sums, and the parent gains one child
+        total = close(stack.pop(), stop)
+        kids = stack[-1][3]
+        for k in range(width):
+            kids[k] += total[k]
+        kids[width] += 1
+
     rank = 1
     for i, (frames, numbers) in enumerate(entries):
         depth = lcp[i]
         while len(stack) > depth + 1:
-            node = stack.pop()
-            total = close(node, i)
-            kids = stack[-1][3]
-            for k in range(width):
-                kids[k] += total[k]
-            kids[width] += 1
+            pop_into_parent(i)
         if depth < len(stack):
             # the nodes at depths depth+1 .. len(frames) begin here, ranked
             # from *rank*; below the first one not kept, none is
@@ -258,12 +263,7 @@ def _flatten(entries, lcp, sums, kept, diff):
         rank += len(frames) - depth
     end = len(entries)
     while len(stack) > 1:
-        node = stack.pop()
-        total = close(node, end)
-        kids = stack[-1][3]
-        for k in range(width):
-            kids[k] += total[k]
-        kids[width] += 1
+        pop_into_parent(end)
     close(stack[0], end)
     return files, frames_out, cols
 

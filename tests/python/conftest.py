@@ -112,6 +112,17 @@ def dump_snapshot_pair(tmp, which, program):
     return old, new, prog
 
 
+def bad_files(tmp_path):
+    """Files in tmp_path that are not snapshots, each with the one-line
+    error the report commands give for it (the missing one is not made)."""
+    import pickle
+    (tmp_path / "garbage").write_bytes(b"garbage")
+    (tmp_path / "list.pickle").write_bytes(pickle.dumps([1, 2]))
+    return [("missing", "cannot read 'missing'"),
+            ("garbage", "'garbage' is not a snapshot"),
+            ("list.pickle", "'list.pickle' holds a list, not a snapshot")]
+
+
 def run_python(*args, env=None, cwd=None, timeout=300, **env_overrides):
     """Run this interpreter with *args*; return CompletedProcess (text)."""
     if env is None:

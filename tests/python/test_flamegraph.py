@@ -17,7 +17,8 @@ import tracemalloc
 
 import pytest
 
-from conftest import SNAPSHOT_MODULES, dump_snapshot_pair, run_python
+from conftest import (SNAPSHOT_MODULES, bad_files, dump_snapshot_pair,
+                      run_python)
 
 import fasttracemalloc
 from fasttracemalloc import report
@@ -319,15 +320,6 @@ def test_file_names_cannot_inject(tmp_path):
 
 
 # --- CLI errors -----------------------------------------------------------
-
-def bad_files(tmp_path):
-    import pickle
-    (tmp_path / "garbage").write_bytes(b"garbage")
-    (tmp_path / "list.pickle").write_bytes(pickle.dumps([1, 2]))
-    return [("missing", "cannot read 'missing'"),
-            ("garbage", "'garbage' is not a snapshot"),
-            ("list.pickle", "'list.pickle' holds a list, not a snapshot")]
-
 
 @pytest.mark.parametrize("where", ["single", "diff-old", "diff-new"])
 def test_bad_snapshot_files(snapshots, tmp_path, where):

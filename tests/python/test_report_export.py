@@ -15,7 +15,8 @@ import tracemalloc
 
 import pytest
 
-from conftest import SNAPSHOT_MODULES, child_env, dump_snapshot_pair, run_python
+from conftest import (SNAPSHOT_MODULES, bad_files, child_env,
+                      dump_snapshot_pair, run_python)
 
 import fasttracemalloc
 from fasttracemalloc import report
@@ -397,15 +398,6 @@ def test_compare_cumulative_with_traceback_is_an_error(snapshots, tmp_path):
 
 
 # --- errors: like 'report' ------------------------------------------------
-
-def bad_files(tmp_path):
-    import pickle
-    (tmp_path / "garbage").write_bytes(b"garbage")
-    (tmp_path / "list.pickle").write_bytes(pickle.dumps([1, 2]))
-    return [("missing", "cannot read 'missing'"),
-            ("garbage", "'garbage' is not a snapshot"),
-            ("list.pickle", "'list.pickle' holds a list, not a snapshot")]
-
 
 @pytest.mark.parametrize("command", ["compare-old", "compare-new",
                                      "export-pprof", "export-speedscope"])
