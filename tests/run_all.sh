@@ -10,7 +10,8 @@
 #      Debian's 3.11, pyenv's 3.12 and 3.13, 3.13t, then 3.14 and 3.15 in
 #      the chroot: built and installed into fresh venvs, its pytest suite,
 #      that interpreter's own test_tracemalloc against the engine, and a
-#      pass under LD_PRELOAD=libjemalloc.so.2 (tests/python/run_all.sh);
+#      pass under LD_PRELOAD=libjemalloc.so.2 once per allocator family
+#      (tests/python/run_all.sh);
 #   4. the overhead benchmark suite in --quick mode as a smoke test (no timing
 #      is asserted anywhere).
 #   After 3 on the host: the package again with the extension and engine
