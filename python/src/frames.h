@@ -97,6 +97,12 @@ uint32_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, ftm_frame *cooked,
                     uint32_t scap, uint32_t limit, int trust, int *changed,
                     uint16_t *newcode, uint32_t *n_newcode);
 
+/* The raw record ftmpy_walk() would store at position 0 for `ts`'s chain
+ * right now (the most recent complete frame), written to *top; {0, 0} if
+ * there is none.  Reads at most the frames above the first complete one;
+ * caller's own chain, as ftmpy_walk. */
+void ftmpy_peek(PyThreadState *ts, ftm_frame *top);
+
 /* Byte distance from a code object's start to its first code unit. */
 size_t ftmpy_code_unit0(void);
 

@@ -110,6 +110,20 @@ uint32_t ftmpy_walk(PyThreadState *ts, ftm_frame *frames, ftm_frame *cooked,
     return n < FTM_MAX_NFRAME ? n : FTM_MAX_NFRAME;
 }
 
+void ftmpy_peek(PyThreadState *ts, ftm_frame *top)
+{
+    _PyInterpreterFrame *f = ts != NULL ? fw_top(ts) : NULL;
+    for (; f != NULL; f = f->previous) {
+        if (fw_skip_owner(f) || fw_incomplete(f)) {
+            continue;
+        }
+        top->a = fw_code(f);
+        top->b = fw_ip(f);
+        return;
+    }
+    top->a = top->b = 0;
+}
+
 size_t ftmpy_code_unit0(void)
 {
     return offsetof(PyCodeObject, co_code_adaptive);

@@ -89,10 +89,42 @@
  * there and on_ref_event() calls it after ours, and uninstall restores it
  * only if ours is still the installed one (else someone installed theirs
  * on top of ours: ours stays below theirs, passing events on while not
- * tracing).  A CREATE right after the
- * object's own allocation also records a retrace (the builtin does the
- * same work): skipping it exactly would need to know that no other event
- * touched the block in between.  3.11/3.12 have no public hook: there the
+ * tracing).
+ *
+ * The fresh-object shortcut.  Most CREATE events are for an object whose
+ * block this very thread allocated a moment ago (every object not taken
+ * from a free list), and re-stamping it would record the traceback the
+ * allocation just recorded.  Each thread remembers, in tcache.fresh, the
+ * block of its latest recorded allocation, together with the first
+ * complete frame (frames.h: ftmpy_peek) and the code-death count of that
+ * capture; ANY later allocation, free, realloc, Track/Untrack or CREATE on
+ * the thread clears it (a CREATE after using it: one-shot).  A CREATE of
+ * the object at block b skips the retrace iff fresh == b, the thread's
+ * first complete frame is the recorded one, and no code object died since.
+ * Why that is exact -- the engine's state after alloc(b, T) then
+ * retrace(b, T') equals the state after alloc(b, T) alone iff (i) T' == T
+ * and (ii) no event on b came in between:
+ *   (ii) b is live and this thread's since the allocation (the object
+ *        under construction sits in it, nobody else holds it); a free of
+ *        b by this thread would have cleared fresh, and an alloc of b by
+ *        any thread needs b freed first.
+ *   (i)  No Python frame of this thread ran to completion in between
+ *        unless it also allocated (which would have cleared fresh): an
+ *        object's constructor calls the allocator and _Py_NewReference
+ *        with only C code in between (3.11's GC may run finalizers there;
+ *        they return, and the stack is back where it was).  The first
+ *        complete frame being the same (code object, instruction) adds a
+ *        second guard for what (i) cannot rule out by itself: fresh set
+ *        by a non-object block (a buffer), that buffer freed by ANOTHER
+ *        thread (not seen here), its memory reused for an object that
+ *        dies into a free list this thread pops, all without this thread
+ *        allocating -- this shortcut then needs that to happen within one
+ *        instruction of one frame.  The code-death count rules out a new
+ *        code object at a dead one's address.
+ * The shortcut removes about a third of the engine events of an
+ * object-heavy loop (and its capture): bench/results (2026-12-07-fresh).
+ *
+ * 3.11/3.12 have no public hook: there the
  * same function (ftmpy_hooks_new_object) is reached from a wrapper of
  * _Py_NewReference that capi_rebind.c installs in the GOT slots of
  * libpython and of the extensions, where the interpreter calls it through
@@ -230,6 +262,16 @@ typedef struct tcache {
     ftm_frame *slot_frames; /* SLOTS * cap_stored frames, or NULL */
     tb_slot slots[SLOTS];
     ftmpy_sampler sampler; /* sampled mode (sampled.h) */
+    /* The fresh-object shortcut (top of file): the block of the thread's
+     * latest recorded allocation until anything else happens on the
+     * thread (0 = none), the first complete frame and the code-death
+     * count of its capture; walk_top is capture_code's copy of the first
+     * record, valid while `walked`. */
+    uintptr_t fresh;
+    ftm_frame fresh_top;
+    uint64_t fresh_deaths;
+    ftm_frame walk_top;
+    int walked;
 } tcache;
 
 /* One pointer of TLS (small enough for the loader's static TLS surplus,
@@ -402,9 +444,12 @@ static ftm_traceback *capture_code(tcache *t, PyThreadState *ts,
     uint32_t nnew = 0;
     uint32_t total = ftmpy_walk(ts, t->code_frames, t->cooked, t->cap, limit,
                                 1, &changed, t->newcode, &nnew);
+    t->walked = 1;
     if (total == 0) {
+        t->walk_top.a = t->walk_top.b = 0; /* as ftmpy_peek with no frame */
         return unknown_tb(t);
     }
+    t->walk_top = t->code_frames[0]; /* before a failed shape zeroes it */
     for (uint32_t k = 0; k < nnew; k++) {
         uint16_t pos = t->newcode[k];
         ftm_frame *f = &t->code_frames[pos];
@@ -545,7 +590,13 @@ static inline ftm_traceback *capture(tcache *t, int raw, int code_ok)
 static inline void record_alloc(tcache *t, int raw, void *p, size_t size)
 {
     int gate = ftmpy_codeset_enter();
+    t->walked = 0;
     ftm_record_alloc(0, (uintptr_t)p, size, capture(t, raw, gate));
+    if (t->walked) { /* a kind-SHAPE capture of this thread's frames */
+        t->fresh = (uintptr_t)p;
+        t->fresh_top = t->walk_top;
+        t->fresh_deaths = t->deaths;
+    }
     ftmpy_codeset_leave(gate);
 }
 
@@ -607,6 +658,7 @@ static inline void *do_alloc(hook *h, int raw, int zero, size_t nelem,
         count_lost_capture(); /* allocated but not traced */
         goto passthrough;
     }
+    t->fresh = 0;
     if (t->busy || t->suppress) {
         goto passthrough;
     }
@@ -635,6 +687,7 @@ static inline void do_free(hook *h, void *p)
                 ftm_record_free(0, (uintptr_t)p);
             }
         } else if (!t->busy) {
+            t->fresh = 0;
             if (must_record_free(p)) {
                 ftm_record_free(0, (uintptr_t)p);
             }
@@ -707,6 +760,7 @@ static inline void *do_realloc(hook *h, int raw, void *p, size_t size)
         return h->orig.realloc(h->orig.ctx, p, size);
     }
     void *np;
+    t->fresh = 0;
     t->busy = 1;
     uint64_t mean = sample_mean();
     if (t->suppress) {
@@ -780,6 +834,15 @@ static int in_chain[H_COUNT];
  * while tracing; outside a wrapper and outside a query only, as the
  * builtin's reentrancy flag.  Sampled mode: only a sampled block has a
  * trace to re-stamp; the set says which, without an engine event. */
+/* The fresh-object shortcut's frame and code-death guards (top of file). */
+static inline int fresh_unchanged(const tcache *t)
+{
+    ftm_frame top;
+    ftmpy_peek(ftmpy_tstate_current(), &top);
+    return top.a == t->fresh_top.a && top.b == t->fresh_top.b &&
+           ftmpy_code_deaths() == t->fresh_deaths;
+}
+
 void ftmpy_hooks_new_object(PyObject *op)
 {
     if (sample_mean() != 0 &&
@@ -796,6 +859,11 @@ void ftmpy_hooks_new_object(PyObject *op)
     }
     uintptr_t block =
         (uintptr_t)op - (uintptr_t)ftmpy_object_preheader(Py_TYPE(op));
+    uintptr_t fresh = t->fresh;
+    t->fresh = 0; /* one-shot */
+    if (block == fresh && fresh_unchanged(t)) {
+        return; /* the allocation just recorded this traceback */
+    }
     if (sample_mean() == 0 || ftmpy_sampled_has(block) ||
         atomic_load_explicit(&ftmpy_sample_record_all, memory_order_relaxed)) {
         t->busy = 1;
@@ -993,6 +1061,7 @@ int ftmpy_hooks_track(unsigned int domain, uintptr_t ptr, size_t size)
         count_lost_capture();
         return -1;
     }
+    t->fresh = 0;
     if (t->suppress) {
         return 0;
     }
@@ -1011,6 +1080,9 @@ int ftmpy_hooks_track(unsigned int domain, uintptr_t ptr, size_t size)
 
 int ftmpy_hooks_untrack(unsigned int domain, uintptr_t ptr)
 {
+    if (tls_cur != NULL) {
+        tls_cur->fresh = 0;
+    }
     ftm_record_free(domain, ptr);
     return 0;
 }

@@ -20,7 +20,8 @@ import textwrap
 
 import pytest
 
-from conftest import needs_engine, newref_in_shared_libpython, run_python
+from conftest import (free_list_restamped, needs_engine,
+                      newref_in_shared_libpython, run_python)
 
 pytestmark = needs_engine
 
@@ -177,3 +178,66 @@ def test_newref_refusal_is_counted_and_keeps_tracing(tmp_path):
     assert proc.stderr == "", proc.stderr
     out = json.loads(proc.stdout.splitlines()[-1])
     assert out == {"ours": 5, "rebound": False, "refusals": 2}, out
+
+
+needs_restamp = pytest.mark.skipif(
+    not free_list_restamped(),
+    reason="free-list objects are not re-stamped on a static 3.11/3.12 "
+           "executable (README, Differences)")
+
+
+@needs_restamp
+def test_fresh_object_shortcut_is_one_shot(tmp_path):
+    """The same function, at the same instruction and the same frame
+    address, creates a list twice from two callers; the second list is the
+    first one's block back from the free list, with no allocation in
+    between.  Only the one-shot rule of the fresh-object shortcut (hooks.c)
+    tells the second CREATE from the first: it must be re-stamped with the
+    second caller's line, as the builtin does."""
+    out = run_case(tmp_path, """
+        def f():
+            return []                          # line 24
+
+        def case2(get):
+            gc.collect()
+            first = f()                        # line 28
+            first = None
+            second = f()                       # line 30
+            tb = get(second)
+            return None if tb is None else [fr.lineno for fr in tb]
+
+        ftm.start(2)
+        out["ours"] = case2(ftm.get_object_traceback)
+        ftm.stop()
+        tracemalloc.start(2)
+        out["builtin"] = case2(tracemalloc.get_object_traceback)
+        tracemalloc.stop()
+    """)
+    # oldest frame first: the second caller's line, then f's
+    assert out["builtin"] == [30, 24], out
+    assert out["ours"] == out["builtin"], out
+
+
+@needs_restamp
+def test_fresh_objects_cost_one_event(tmp_path):
+    """An object created from a fresh block costs the engine one event
+    (its allocation), not two: the re-stamp that would record the same
+    traceback is skipped.  An object taken from a free list is still
+    re-stamped (test above and test_free_list_object_gets_its_own_traceback).
+    """
+    out = run_case(tmp_path, """
+        N = 20000
+        nones = [None] * N
+        stats = ftm._fasttracemalloc._stats
+        ftm.start(1)
+        before = stats()["events_recorded"]
+        objs = [object() for _ in nones]           # line 28
+        out["events"] = stats()["events_recorded"] - before
+        out["line"] = where(ftm.get_object_traceback, objs[N // 2])
+        ftm.stop()
+        out["n"] = N
+    """)
+    assert out["line"] == 28, out
+    # N allocations, the list's own growth (a few dozen reallocs) and the
+    # query's bookkeeping; without the shortcut: 2 N
+    assert out["n"] <= out["events"] < 1.1 * out["n"], out
