@@ -106,9 +106,23 @@ def _split(argv):
     return options, "error", "a script or -m module is required", []
 
 
+def _step(label, snapshot):
+    """A Progress for one long step over a snapshot's traces."""
+    from ._progress import Progress
+    return Progress("%s %s traces" % (label, "{:,}".format(
+        len(snapshot.traces))), None)
+
+
 def _report(snapshot, key_type, limit, out):
     from .report import noise_filters
-    snapshot = snapshot.filter_traces(noise_filters())
+    with _step("grouping", snapshot):
+        return _report_grouped(snapshot.filter_traces(noise_filters()),
+                               key_type, limit, out)
+
+
+def _report_grouped(snapshot, key_type, limit, out):
+    import tracemalloc
+    fmt = tracemalloc._format_size  # the stdlib's "12.3 KiB" style
     mean = getattr(snapshot, "sample_mean_bytes", 0)
     write = out.write
     if mean:
@@ -119,14 +133,14 @@ def _report(snapshot, key_type, limit, out):
               % mean)
 
         def amount(stat):
-            return ("%.1f KiB +- %.1f KiB (~%.0f blocks, %d samples)"
-                    % (stat.size / 1024, stat.size_stderr / 1024,
+            return ("%s +- %s (~%.0f blocks, %d samples)"
+                    % (fmt(stat.size, False), fmt(stat.size_stderr, False),
                        stat.count, stat.samples))
     else:
         stats = snapshot.statistics(key_type)
 
         def amount(stat):
-            return "%.1f KiB (%d blocks)" % (stat.size / 1024, stat.count)
+            return "%s (%d blocks)" % (fmt(stat.size, False), stat.count)
     write("Top %d %s\n" % (limit, {"lineno": "lines", "filename": "files",
                                    "traceback": "tracebacks"}[key_type]))
     for rank, stat in enumerate(stats[:limit], 1):
@@ -146,10 +160,10 @@ def _report(snapshot, key_type, limit, out):
             write("    %s\n" % source)
     rest = stats[limit:]
     if rest:
-        write("%d other: %.1f KiB\n"
-              % (len(rest), sum(s.size for s in rest) / 1024))
-    write("Total allocated size: %.1f KiB\n"
-          % (sum(s.size for s in stats) / 1024))
+        write("%d other: %s\n"
+              % (len(rest), fmt(sum(s.size for s in rest), False)))
+    write("Total allocated size: %s\n"
+          % fmt(sum(s.size for s in stats), False))
 
 
 def _trim_traceback(tb):
@@ -248,7 +262,7 @@ def _load(parser, path):
     """Load a snapshot file or exit through parser.error (status 2)."""
     from .report import SnapshotFileError, load_snapshot
     try:
-        return load_snapshot(path)
+        return load_snapshot(path, progress=True)
     except SnapshotFileError as exc:
         parser.error(str(exc))
 
@@ -301,8 +315,10 @@ def cmd_compare(argv):
     old = _load(parser, args.old)
     new = _load(parser, args.new)
     from .report import compare_text
-    sys.stdout.write(compare_text(old, new, args.top, args.key_type,
-                                  args.cumulative))
+    with _step("comparing", new):
+        text = compare_text(old, new, args.top, args.key_type,
+                            args.cumulative)
+    sys.stdout.write(text)
     return 0
 
 
@@ -328,11 +344,12 @@ def cmd_export(argv):
     snapshot = _load(parser, args.snapshot)
     from . import report
     try:
-        if args.format == "pprof":
-            report.to_pprof(snapshot, output)
-        else:
-            report.to_speedscope(snapshot, output,
-                                 name=os.path.basename(args.snapshot))
+        with _step("exporting", snapshot):
+            if args.format == "pprof":
+                report.to_pprof(snapshot, output)
+            else:
+                report.to_speedscope(snapshot, output,
+                                     name=os.path.basename(args.snapshot))
     except OSError as exc:
         parser.error("cannot write %r: %s" % (output, exc))
     sys.stderr.write("fasttracemalloc: %s profile of %d traces written to "
@@ -402,10 +419,11 @@ def cmd_flamegraph(argv):
         names = [os.path.basename(p) for p in args.snapshots]
         args.title = " -> ".join(names)
     try:
-        data = report.to_flamegraph(
-            snapshots[-1], output, old=snapshots[0] if args.diff else None,
-            title=args.title, max_nodes=args.max_nodes,
-            min_percent=args.min_percent)
+        with _step("drawing", snapshots[-1]):
+            data = report.to_flamegraph(
+                snapshots[-1], output,
+                old=snapshots[0] if args.diff else None, title=args.title,
+                max_nodes=args.max_nodes, min_percent=args.min_percent)
     except OSError as exc:
         parser.error("cannot write %r: %s" % (output, exc))
     sys.stderr.write("fasttracemalloc: flame graph%s of %d traces "

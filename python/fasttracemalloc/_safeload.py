@@ -119,7 +119,7 @@ def _is_int(value):
     return type(value) is int
 
 
-def _check(snapshot):
+def _check(snapshot, progress=None):
     import tracemalloc
     if type(snapshot) is not tracemalloc.Snapshot:
         raise UnsafeSnapshotError("holds a %s, not a snapshot"
@@ -147,6 +147,8 @@ def _check(snapshot):
         raise UnsafeSnapshotError("snapshot.traces does not hold a list")
     seen = set()  # tracebacks are shared tuples: check each one once
     for i, trace in enumerate(inner["_traces"]):
+        if progress is not None:
+            progress.update(i)
         if type(trace) is not tuple or len(trace) != 4:
             raise UnsafeSnapshotError("trace %d is not a 4-tuple" % i)
         domain, size, frames, total = trace
@@ -174,10 +176,36 @@ def _check(snapshot):
     return snapshot
 
 
-def loads(data):
-    """A plain ``tracemalloc.Snapshot`` from the bytes of a snapshot file."""
+class _CountingReader(io.BytesIO):
+    """The file's bytes, telling a Progress how far the unpickler read
+    (it reads 64 KiB frames from protocol 4 on: one call per frame)."""
+
+    def __init__(self, data, progress):
+        super().__init__(data)
+        self._progress = progress
+
+    def read(self, *args):
+        chunk = super().read(*args)
+        self._progress.update(self.tell())
+        return chunk
+
+    def readline(self, *args):
+        line = super().readline(*args)
+        self._progress.update(self.tell())
+        return line
+
+
+def loads(data, progress=None):
+    """A plain ``tracemalloc.Snapshot`` from the bytes of a snapshot file.
+    ``progress``: None, or a callable ``progress(step, total, unit)``
+    returning a context manager with ``update(done)`` (``_progress.Progress``
+    fits), told of the read and of the check."""
     try:
-        obj = _Unpickler(io.BytesIO(data)).load()
+        if progress is None:
+            obj = _Unpickler(io.BytesIO(data)).load()
+        else:
+            with progress("reading", len(data), "bytes") as p:
+                obj = _Unpickler(_CountingReader(data, p)).load()
     except UnsafeSnapshotError:
         raise
     except RecursionError:
@@ -187,12 +215,17 @@ def loads(data):
     except Exception as exc:  # any damage the unpickler reports
         raise UnsafeSnapshotError("not a snapshot file (%s: %s)"
                                   % (type(exc).__name__, exc))
-    return _check(obj)
+    if progress is None:
+        return _check(obj)
+    traces = getattr(getattr(obj, "traces", None), "_traces", None)
+    with progress("checking", len(traces) if type(traces) is list else None,
+                  "traces") as p:
+        return _check(obj, p)
 
 
-def load(path):
+def load(path, progress=None):
     """A plain ``tracemalloc.Snapshot`` from the snapshot file *path*
-    (OSError if it cannot be read)."""
+    (OSError if it cannot be read); ``progress`` as for loads()."""
     with open(path, "rb") as fp:
         data = fp.read()
-    return loads(data)
+    return loads(data, progress)
