@@ -66,6 +66,7 @@
 #include "filenames.h"
 #include "frames.h"
 #include "hooks.h"
+#include "pickle_scan.h"
 #include "resolve.h"
 #include "sampled.h"
 #include "shapes.h"
@@ -737,6 +738,10 @@ static PyMethodDef methods[] = {
     {"_suspend", m_suspend, METH_NOARGS, suspend_doc},
     {"_resume", m_resume, METH_NOARGS, resume_doc},
     {"_linetable_line", m_linetable_line, METH_VARARGS, linetable_line_doc},
+    {"_pickle_scan", ftmpy_pickle_scan, METH_O,
+     PyDoc_STR("_pickle_scan($module, data, /)\n--\n\nRaise ValueError "
+               "unless data is a pickle made only of the opcodes a "
+               "snapshot file needs (pickle_scan.h).")},
     {NULL, NULL, 0, NULL},
 };
 
