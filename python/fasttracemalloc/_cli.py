@@ -35,7 +35,8 @@ MAX_NFRAME = 65535
 
 USAGE = """\
 python -m fasttracemalloc run [-n NFRAME] [-o SNAPSHOT] [--top N]
-       [--key-type {lineno,filename,traceback}] (script.py | -m module) [args ...]"""
+       [--key-type {lineno,filename,traceback}] [--live [--live-log FILE]]
+       [--live-socket PATH] (script.py | -m module) [args ...]"""
 
 
 def _nframe(text):
@@ -75,6 +76,18 @@ def _run_parser():
     parser.add_argument("--key-type", default="lineno",
                         choices=("lineno", "filename", "traceback"),
                         help="how to group the report (default lineno)")
+    parser.add_argument("--live", action="store_true",
+                        help="show current and peak traced memory, the top "
+                             "lines and memory per thread, refreshed every "
+                             "second, while the program runs (its output "
+                             "goes to --live-log)")
+    parser.add_argument("--live-log", default=None,
+                        help="with --live: the program's output (default: "
+                             "SNAPSHOT.log)")
+    parser.add_argument("--live-socket", default=None, metavar="PATH",
+                        help="answer live-view requests on this Unix socket "
+                             "(python -m fasttracemalloc live PATH draws "
+                             "them, from another terminal)")
     return parser
 
 
@@ -83,7 +96,8 @@ def _split(argv):
     options end at the first non-option word (the script) or at -m MODULE."""
     options = []
     i = 0
-    with_value = {"-n", "--nframe", "-o", "--output", "--top", "--key-type"}
+    with_value = {"-n", "--nframe", "-o", "--output", "--top", "--key-type",
+                  "--live-log", "--live-socket"}
     while i < len(argv):
         arg = argv[i]
         if arg == "-m":
@@ -208,6 +222,23 @@ def cmd_run(argv):
         parser.error(target)
     # Resolve the output path now: the program may chdir.
     args.output = os.path.abspath(args.output)
+    if args.live:
+        if args.live_socket:
+            parser.error("--live and --live-socket cannot be combined")
+        from ._live import run_live
+        passed = [o for o in options if o != "--live"]
+        if args.live_log is not None:
+            i = passed.index("--live-log") if "--live-log" in passed else -1
+            if i >= 0:
+                del passed[i:i + 2]
+            else:  # --live-log=FILE
+                passed = [o for o in passed if not o.startswith("--live-log")]
+        target_argv = (["-m", target] if kind == "module" else
+                       ["--", target]) + target_args
+        log = os.path.abspath(args.live_log or args.output + ".log")
+        return run_live(passed, target_argv, log)
+    if args.live_log is not None:
+        parser.error("--live-log needs --live")
     if kind == "script":
         if not os.path.exists(target):
             sys.stderr.write("python -m fasttracemalloc run: can't open file "
@@ -222,6 +253,13 @@ def cmd_run(argv):
     import fasttracemalloc
     # Load everything _finish() needs now, so none of it is traced.
     fasttracemalloc.take_snapshot, fasttracemalloc.Snapshot
+    server = None
+    if args.live_socket:
+        from ._live import LiveServer
+        try:
+            server = LiveServer(os.path.abspath(args.live_socket))
+        except OSError as exc:
+            parser.error("cannot listen on %r: %s" % (args.live_socket, exc))
     fasttracemalloc.install(takeover=True)
     if fasttracemalloc.is_tracing():
         fasttracemalloc.stop()
@@ -254,6 +292,8 @@ def cmd_run(argv):
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)
         status = 1
     _finish(args, out)
+    if server is not None:
+        server.close()
     del program_globals
     return status
 
@@ -434,6 +474,31 @@ def cmd_flamegraph(argv):
     return 0
 
 
+def cmd_live(argv):
+    """Draw the live view of a program started with
+    ``run --live-socket PATH``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fasttracemalloc live",
+        description="Show, refreshed every second, the current and peak "
+                    "traced memory, the top lines and memory per thread of "
+                    "a program started with 'run --live-socket PATH'.")
+    parser.add_argument("socket", help="the PATH given to --live-socket")
+    parser.add_argument("--interval", type=float, default=1.0,
+                        help="seconds between refreshes (default 1)")
+    args = parser.parse_args(argv)
+    if not args.interval > 0:
+        parser.error("--interval must be > 0")
+    from ._live import view
+    try:
+        last = view(args.socket, interval=args.interval, connect_timeout=0)
+    except KeyboardInterrupt:
+        return 0
+    if last is None:
+        parser.error("no program answers on %r" % args.socket)
+    sys.stdout.write("fasttracemalloc live: the program went away\n")
+    return 0
+
+
 USAGE_MAIN = """\
 usage: python -m fasttracemalloc COMMAND ...
 
@@ -448,6 +513,9 @@ Commands:
            (see 'export --help')
   flamegraph  write a saved snapshot (or two, --diff) as a flame graph in
            one self-contained HTML file (see 'flamegraph --help')
+  live     draw, every second, the traced memory of a program started with
+           'run --live-socket PATH' (see 'live --help'; 'run --live' does
+           both in one terminal)
 """
 
 
@@ -468,8 +536,10 @@ def main(argv=None):
         return cmd_export(rest)
     if command == "flamegraph":
         return cmd_flamegraph(rest)
+    if command == "live":
+        return cmd_live(rest)
     sys.stderr.write("python -m fasttracemalloc: unknown command %r "
-                     "(expected 'run', 'report', 'compare', 'export' or "
-                     "'flamegraph')\n"
+                     "(expected 'run', 'report', 'compare', 'export', "
+                     "'flamegraph' or 'live')\n"
                      % command)
     return 2
