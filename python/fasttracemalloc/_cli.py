@@ -499,6 +499,59 @@ def cmd_live(argv):
     return 0
 
 
+def _pid(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a process id: %r" % text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("not a process id: %r" % text)
+    return value
+
+
+def cmd_attach(argv, action):
+    """attach / detach / snapshot PID: tracing in a running process
+    (3.14+, sys.remote_exec; see _attach)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fasttracemalloc %s" % action,
+        description={
+            "attach": "Start tracing in a running Python 3.14+ process "
+                      "(which must be able to import fasttracemalloc).",
+            "detach": "Stop tracing in a process attached to before.",
+            "snapshot": "Write a snapshot of a running process that is "
+                        "being traced (started with attach, run or the "
+                        "start-up switch)."}[action])
+    parser.add_argument("pid", type=_pid, help="the process id")
+    if action == "attach":
+        parser.add_argument("-n", "--nframe", type=_nframe, default=1,
+                            help="frames stored per traceback (default 1)")
+    if action == "snapshot":
+        parser.add_argument("-o", "--output", default=None,
+                            help="snapshot file (default: "
+                                 "fasttracemalloc-PID.snapshot)")
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="seconds to wait for the process (default 30)")
+    args = parser.parse_args(argv)
+    from . import _attach
+    try:
+        if action == "attach":
+            res = _attach.attach(args.pid, args.nframe, args.timeout)
+            sys.stdout.write("fasttracemalloc: process %d is tracing with "
+                             "nframe=%d\n" % (args.pid, res["nframe"]))
+        elif action == "detach":
+            _attach.detach(args.pid, args.timeout)
+            sys.stdout.write("fasttracemalloc: process %d stopped tracing\n"
+                             % args.pid)
+        else:
+            out = args.output or "fasttracemalloc-%d.snapshot" % args.pid
+            _attach.snapshot(args.pid, out, args.timeout)
+            sys.stdout.write("fasttracemalloc: snapshot of process %d "
+                             "written to %s\n" % (args.pid, out))
+    except _attach.AttachError as exc:
+        parser.error(str(exc))
+    return 0
+
+
 USAGE_MAIN = """\
 usage: python -m fasttracemalloc COMMAND ...
 
@@ -516,6 +569,9 @@ Commands:
   live     draw, every second, the traced memory of a program started with
            'run --live-socket PATH' (see 'live --help'; 'run --live' does
            both in one terminal)
+  attach PID / detach PID / snapshot PID
+           start or stop tracing in a running Python 3.14+ process, or
+           write a snapshot of it, from outside (sys.remote_exec)
 """
 
 
@@ -538,8 +594,11 @@ def main(argv=None):
         return cmd_flamegraph(rest)
     if command == "live":
         return cmd_live(rest)
+    if command in ("attach", "detach", "snapshot"):
+        return cmd_attach(rest, command)
     sys.stderr.write("python -m fasttracemalloc: unknown command %r "
                      "(expected 'run', 'report', 'compare', 'export', "
-                     "'flamegraph' or 'live')\n"
+                     "'flamegraph', 'live', 'attach', 'detach' or "
+                     "'snapshot')\n"
                      % command)
     return 2
