@@ -36,7 +36,8 @@ MAX_NFRAME = 65535
 USAGE = """\
 python -m fasttracemalloc run [-n NFRAME] [-o SNAPSHOT] [--top N]
        [--key-type {lineno,filename,traceback}] [--live [--live-log FILE]]
-       [--live-socket PATH] (script.py | -m module) [args ...]"""
+       [--live-socket PATH] [--timeline FILE [--timeline-interval S]]
+       (script.py | -m module) [args ...]"""
 
 
 def _nframe(text):
@@ -84,6 +85,13 @@ def _run_parser():
     parser.add_argument("--live-log", default=None,
                         help="with --live: the program's output (default: "
                              "SNAPSHOT.log)")
+    parser.add_argument("--timeline", default=None, metavar="FILE",
+                        help="record current and peak traced memory over "
+                             "the run into FILE (chart it with "
+                             "'python -m fasttracemalloc timeline FILE')")
+    parser.add_argument("--timeline-interval", type=float, default=0.1,
+                        metavar="S", help="seconds between timeline samples "
+                                          "(default 0.1)")
     parser.add_argument("--live-socket", default=None, metavar="PATH",
                         help="answer live-view requests on this Unix socket "
                              "(python -m fasttracemalloc live PATH draws "
@@ -97,7 +105,8 @@ def _split(argv):
     options = []
     i = 0
     with_value = {"-n", "--nframe", "-o", "--output", "--top", "--key-type",
-                  "--live-log", "--live-socket"}
+                  "--live-log", "--live-socket", "--timeline",
+                  "--timeline-interval"}
     while i < len(argv):
         arg = argv[i]
         if arg == "-m":
@@ -214,6 +223,11 @@ def _finish(args, out):
     out.flush()
 
 
+def _end_recording(recorder):
+    if recorder is not None:
+        recorder.close()
+
+
 def cmd_run(argv):
     options, kind, target, target_args = _split(argv)
     parser = _run_parser()
@@ -239,6 +253,8 @@ def cmd_run(argv):
         return run_live(passed, target_argv, log)
     if args.live_log is not None:
         parser.error("--live-log needs --live")
+    if not args.timeline_interval > 0:
+        parser.error("--timeline-interval must be > 0")
     if kind == "script":
         if not os.path.exists(target):
             sys.stderr.write("python -m fasttracemalloc run: can't open file "
@@ -260,6 +276,14 @@ def cmd_run(argv):
             server = LiveServer(os.path.abspath(args.live_socket))
         except OSError as exc:
             parser.error("cannot listen on %r: %s" % (args.live_socket, exc))
+    recorder = None
+    if args.timeline:
+        from ._timeline import Recorder
+        try:
+            recorder = Recorder(os.path.abspath(args.timeline),
+                                args.timeline_interval)
+        except OSError as exc:
+            parser.error("cannot write %r: %s" % (args.timeline, exc))
     fasttracemalloc.install(takeover=True)
     if fasttracemalloc.is_tracing():
         fasttracemalloc.stop()
@@ -281,9 +305,11 @@ def cmd_run(argv):
             program_globals = runpy.run_module(target, run_name="__main__",
                                                alter_sys=True)
     except SystemExit as exc:
+        _end_recording(recorder)
         _finish(args, out)
         raise
     except KeyboardInterrupt:
+        _end_recording(recorder)
         _finish(args, out)
         raise
     except BaseException as exc:
@@ -291,6 +317,7 @@ def cmd_run(argv):
         # the default hook prints exc.__traceback__, so trim it there too
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)
         status = 1
+    _end_recording(recorder)
     _finish(args, out)
     if server is not None:
         server.close()
@@ -499,6 +526,31 @@ def cmd_live(argv):
     return 0
 
 
+def cmd_timeline(argv):
+    """Chart a timeline recorded by ``run --timeline FILE``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fasttracemalloc timeline",
+        description="Write the current and peak traced memory recorded by "
+                    "'run --timeline FILE' as a chart: one self-contained "
+                    "HTML page (an SVG, no script, no network).")
+    parser.add_argument("timeline", help="the file --timeline wrote")
+    parser.add_argument("-o", "--output",
+                        help="output file (default: TIMELINE.html)")
+    parser.add_argument("--title", help="the page's title")
+    args = parser.parse_args(argv)
+    from ._timeline import TimelineError, write_chart
+    output = args.output or args.timeline + ".html"
+    try:
+        samples = write_chart(args.timeline, output, args.title)
+    except TimelineError as exc:
+        parser.error(str(exc))
+    except OSError as exc:
+        parser.error(str(exc))
+    sys.stderr.write("fasttracemalloc: chart of %d samples written to %s\n"
+                     % (len(samples), output))
+    return 0
+
+
 def _pid(text):
     try:
         value = int(text)
@@ -569,6 +621,8 @@ Commands:
   live     draw, every second, the traced memory of a program started with
            'run --live-socket PATH' (see 'live --help'; 'run --live' does
            both in one terminal)
+  timeline chart the traced memory over time that 'run --timeline FILE'
+           recorded (see 'timeline --help')
   attach PID / detach PID / snapshot PID
            start or stop tracing in a running Python 3.14+ process, or
            write a snapshot of it, from outside (sys.remote_exec)
@@ -596,9 +650,11 @@ def main(argv=None):
         return cmd_live(rest)
     if command in ("attach", "detach", "snapshot"):
         return cmd_attach(rest, command)
+    if command == "timeline":
+        return cmd_timeline(rest)
     sys.stderr.write("python -m fasttracemalloc: unknown command %r "
                      "(expected 'run', 'report', 'compare', 'export', "
-                     "'flamegraph', 'live', 'attach', 'detach' or "
-                     "'snapshot')\n"
+                     "'flamegraph', 'live', 'timeline', 'attach', "
+                     "'detach' or 'snapshot')\n"
                      % command)
     return 2
