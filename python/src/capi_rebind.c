@@ -675,21 +675,20 @@ static int do_rebind(void)
 
 #endif /* FTMPY_CAN_REBIND */
 
-/* 3.11/3.12, after a scan: if the interpreter's own _Py_NewReference
- * calls do not reach our wrapper, count the start() (newref_refusals).
- * No warning: on a static interpreter (Debian's python3.11, the most
- * common 3.11 on Debian 12) it would fire in every traced process, and a
+int ftmpy_capi_newref_home(void)
+{
+    return atomic_load_explicit(&st_newref_home, memory_order_relaxed);
+}
+
+/* A start() that re-stamps neither through the GOT nor through
+ * newref_patch.c.  No warning: on a static interpreter other than the one
+ * newref_patch.c knows it would fire in every traced process, and a
  * warning at start() perturbs what is traced (the warnings machinery
  * fills free lists and caches right before the session) and what the
  * program prints; _stats() and the README say it instead. */
-static void newref_check(void)
+void ftmpy_capi_newref_refused(void)
 {
-#if PY_VERSION_HEX < 0x030D0000
-    if (!atomic_load_explicit(&st_newref_home, memory_order_relaxed)) {
-        atomic_fetch_add_explicit(&st_newref_refusals, 1,
-                                  memory_order_relaxed);
-    }
-#endif
+    atomic_fetch_add_explicit(&st_newref_refusals, 1, memory_order_relaxed);
 }
 
 int ftmpy_capi_rebind(void)
@@ -699,7 +698,6 @@ int ftmpy_capi_rebind(void)
             /* out of memory: left as it was, the next start() retries */
             PyErr_Clear();
         }
-        newref_check();
         return 0;
     }
     atomic_fetch_add_explicit(&st_refusals, 1, memory_order_relaxed);
@@ -712,7 +710,6 @@ int ftmpy_capi_rebind(void)
                          reason) < 0) {
         return -1;
     }
-    newref_check();
     return 1;
 }
 
