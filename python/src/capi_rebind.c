@@ -98,9 +98,11 @@
  * through its PLT: a shared libpython built with semantic interposition
  * (pyenv 3.11.7 and 3.12.1: every call, 68 + 5 call sites, goes through
  * the PLT, none is direct).  A static executable (Debian's
- * /usr/bin/python3.11) calls its own copy directly: only extensions'
- * calls are reached there, free-list objects keep their block's first
- * traceback, and newref_rebound (below) stays false.  newref_rebound
+ * /usr/bin/python3.11) calls its own copy directly (LTO inlined it into
+ * every caller): only extensions' calls are reached here, newref_rebound
+ * (below) stays false, and newref_patch.c re-stamps there instead by
+ * patching the entry of _PyTraceMalloc_NewReference (elsewhere free-list
+ * objects keep their block's first traceback).  newref_rebound
  * becomes true once a slot of the object that DEFINES the function was
  * rewritten.  Cost: one more indirect call per object creation, also
  * after stop() (slots are never restored); while tracing, one capture
