@@ -19,57 +19,66 @@
  * What we do, at start() (GIL held, just before the session starts: what
  * it imports is not traced; until the hooks trace, our functions answer
  * as the builtin does while not tracing):
- *   0. At import (ftmpy_newref_patch_init): step 1's check, then find the
- *      builtin functions of step 3 and register the atexit callback --
- *      Python objects made then, not at start() (they would go back to
- *      the free lists untraced, and the session's first reuses of them
- *      would stay untraced).
+ *   0. At import (ftmpy_newref_patch_init): find the builtin functions of
+ *      step 3 (importing _tracemalloc, which creates its tables), then
+ *      step 1's check.  Nothing at start() makes Python objects: they
+ *      would go back to the free lists untraced, and the session's first
+ *      reuses of them would stay untraced.
  *   1. Verify, byte for byte, the code we rely on; any difference refuses
  *      (newref_patch_reason says which), nothing is written:
  *        _Py_NewReference (dlsym): mov tracing(%rip),%eax; test; jne +8;
  *          movq $1,(%rdi); ret; sub $0x18,%rsp; mov %rdi,8(%rsp); call T
  *          -- this is how T's address is found;
  *        T: mov tracing(%rip),%eax; test %eax,%eax; je ...;
- *        PyTraceMalloc_Track, PyTraceMalloc_Untrack (dlsym):
+ *        PyTraceMalloc_Track, PyTraceMalloc_Untrack (dlsym), and the
+ *          builtin's static tracemalloc_stop (found from _tracemalloc.stop's
+ *          method: push %rax; call tracemalloc_stop):
  *          cmpl $0,tracing(%rip)  (7 bytes);
  *      where `tracing` is _Py_tracemalloc_config (dlsym) + 4, and
  *      _Py_tracemalloc_config says the builtin is initialized and NOT
- *      tracing.  The three entries must be in r-x mappings, and their
+ *      tracing.  The four entries must be in r-x mappings, and their
  *      first 5 bytes within one aligned 8-byte word.
- *   2. Map one page within +-2 GiB of them (the executable is not PIE:
- *      the free range below it) holding three absolute jumps
- *      (jmp *0(%rip); .quad target) to patched_newref, patched_track and
- *      patched_untrack, then make it r-x.  Never unmapped.
+ *   2. Map one page within +-1 GiB of them (the executable is not PIE:
+ *      the free range below it) holding four absolute jumps
+ *      (jmp *0(%rip); .quad target) to patched_newref, patched_track,
+ *      patched_untrack and patched_builtin_stop, then make it r-x.  Never
+ *      unmapped; made once per process.
  *   3. Replace the builtin's _tracemalloc.start/stop/is_tracing (their
  *      PyMethodDef's ml_meth, shared by every reference to them, in the
  *      executable's writable .data; found at import) -- see "Side
  *      effects".
  *   4. Write `jmp rel32` (5 bytes, inside the first instruction) over the
- *      entries of Track, Untrack and T: the page is made rwx (never
+ *      four entries: the page is made rwx (never
  *      non-executable: other threads may run code on it), the aligned
  *      8-byte word holding the 5 bytes is replaced by ONE atomic store,
  *      and the page is r-x again.
  *   5. Store 1 into `tracing`.
- * stop() undoes it in reverse: `tracing` = 0 first, then the three words
+ * stop() undoes it in reverse: `tracing` = 0 first, then the four words
  * are restored (atomic stores of the saved words), then the ml_meth.
  *
  * Why the code writes are safe.
  *   - T runs only when `tracing` is non-zero (every caller tests it, and
  *     T tests it again), and only in a thread holding the GIL (it is
  *     called on object creation).  We write T while `tracing` is 0 and we
- *     hold the GIL: no thread is in T or can enter it.
+ *     hold the GIL: no thread is in T or can enter it.  tracemalloc_stop
+ *     runs only with the GIL held (the Python-level stop and the
+ *     finalizer): no thread is in it either.
  *   - Track/Untrack are called by any thread, with or without the GIL.
  *     The 5 bytes replace part of the first instruction and are written
  *     by one aligned 8-byte store: a thread fetching the entry sees the
  *     old instruction whole or the new jump whole; a thread already past
  *     the first instruction never executes the bytes we change.  (Intel's
  *     manuals ask for a serialising instruction on the executing core in
- *     cross-modifying code; the atomic store of a whole instruction
- *     prefix is what live patchers rely on in practice.  A thread that
+ *     cross-modifying code: the mprotect that takes write access away
+ *     again right after the store flushes the other cores' TLBs for this
+ *     page, by interrupt for those running the process (an interrupt
+ *     serialises) and by a context switch for the others, before `tracing`
+ *     is set -- so no core can still run the old entry and see the new
+ *     flag, whose combination would crash in the builtin.  A thread that
  *     took the jump just before a restore runs our function to its end:
  *     the trampoline page is never unmapped.)
- *   - Our functions are ordinary C functions with T's, Track's and
- *     Untrack's signatures; a jump (not a call) keeps the caller's return
+ *   - Our functions are ordinary C functions with the signatures of the
+ *     functions they replace; a jump (not a call) keeps the caller's return
  *     address and stack.  T is a local function, so LTO could in theory
  *     assume it clobbers fewer registers than the ABI allows (IPA-RA);
  *     T calls external functions (clock_gettime, sem_wait through the
@@ -77,8 +86,8 @@
  *
  * Side effects of `tracing` = 1 while the builtin does NOT trace, every
  * reader in 3.11.2 (the 14 non-guard loads), and how each is handled:
- *   - T, Track, Untrack: patched (above).  Unpatched, Track would write
- *     through the builtin's NULL traceback buffer and crash; now every
+ *   - T, Track, Untrack, tracemalloc_stop: patched (above).  Unpatched, Track
+ * would write through the builtin's NULL traceback buffer and crash; now every
  *     caller (ctypes.pythonapi, dlsym users, cached pointers included)
  *     reaches the engine, and returns -2 if the engine stopped.
  *   - _tracemalloc.is_tracing: would say True: replaced, returns False
@@ -90,10 +99,11 @@
  *     ("already tracing"): replaced by "undo the patch, then run the
  *     builtin's start": the builtin then traces for real and the engine
  *     goes on without re-stamping until its next start().
- *   - the same tracemalloc_stop at interpreter exit (_PyTraceMalloc_Fini):
- *     an atexit callback (registered when the module is imported, where
- *     the code check passes) undoes the patch before it and refuses later
- *     starts.  atexit._clear() would remove it: not handled.
+ *   - the same tracemalloc_stop at interpreter exit (_PyTraceMalloc_Fini,
+ *     late in finalization, the only caller left once the Python-level
+ *     stop is replaced): its entry jumps to patched_builtin_stop, which
+ *     undoes the patch (the engine re-stamps nothing after that) and
+ *     refuses later starts (the builtin's tables are destroyed next).
  *   - clear_traces, reset_peak, get_traced_memory, _get_traces,
  *     _get_object_traceback, _PyTraceMalloc_GetTraceback: read the
  *     builtin's own tables, which exist (_tracemalloc is imported first:
@@ -143,9 +153,9 @@ static void set_reason(const char *why)
 
 #if FTMPY_NEWREF_PATCH
 
-static int exiting; /* the atexit callback ran: refuse from now on */
+static int exiting; /* the builtin's finalizer ran: refuse from now on */
 
-enum { S_NEWREF, S_TRACK, S_UNTRACK, NSITES };
+enum { S_NEWREF, S_TRACK, S_UNTRACK, S_BSTOP, NSITES };
 
 typedef struct site {
     unsigned char *entry;
@@ -180,6 +190,16 @@ static int patched_untrack(unsigned int domain, uintptr_t ptr)
         return ftmpy_hooks_untrack(domain, ptr);
     }
     return -2;
+}
+
+/* The builtin's tracemalloc_stop, reached only from its finalizer
+ * (_PyTraceMalloc_Fini, GIL held) while patched: the Python-level stop is
+ * replaced.  The builtin does not trace: undo the patch, do nothing else.
+ * Its tables are destroyed next, so no later start() may patch. */
+static void patched_builtin_stop(void)
+{
+    exiting = 1;
+    ftmpy_newref_patch_stop();
 }
 
 /* ---- the builtin _tracemalloc functions replaced while patched ------- */
@@ -279,7 +299,8 @@ static int in_text(const void *p)
            strncmp(perms, "r-x", 3) == 0;
 }
 
-/* Find T and check the three entries; fills sites[].entry. */
+/* Find T and tracemalloc_stop (from the builtin stop's method, found by
+ * find_swaps) and check the four entries; fills sites[].entry. */
 static const char *check_code(void)
 {
     unsigned char *cfg = dlsym(RTLD_DEFAULT, "_Py_tracemalloc_config");
@@ -323,9 +344,22 @@ static const char *check_code(void)
         return "PyTraceMalloc_Track/Untrack do not start with the expected "
                "test of the tracing flag";
     }
+    /* _tracemalloc.stop: push %rax; call tracemalloc_stop; ... */
+    unsigned char *bs = (unsigned char *)(void *)swaps[W_STOP].orig;
+    static const unsigned char bs_pat[2] = {0x50, 0xe8};
+    if (bs == NULL || !in_text(bs) || !match(bs, bs_pat, bs_pat, 2)) {
+        return "_tracemalloc.stop is not the expected code";
+    }
+    unsigned char *stop = (unsigned char *)rip_target(bs + 1, 5, 1);
+    if (!in_text(stop) || !match(stop, c_pat, c_mask, 7) ||
+        rip_target(stop, 7, 2) != tracing) {
+        return "tracemalloc_stop does not start with the expected test of "
+               "the tracing flag";
+    }
     sites[S_NEWREF].entry = t;
     sites[S_TRACK].entry = tr;
     sites[S_UNTRACK].entry = un;
+    sites[S_BSTOP].entry = stop;
     for (int i = 0; i < NSITES; i++) {
         uintptr_t e = (uintptr_t)sites[i].entry;
         if ((e & 7) > 3) {
@@ -378,9 +412,9 @@ static const char *make_tramp(void)
     if (page == NULL) {
         return "no free page within 1 GiB of the interpreter's code";
     }
-    const uintptr_t targets[NSITES] = {(uintptr_t)patched_newref,
-                                       (uintptr_t)patched_track,
-                                       (uintptr_t)patched_untrack};
+    const uintptr_t targets[NSITES] = {
+        (uintptr_t)patched_newref, (uintptr_t)patched_track,
+        (uintptr_t)patched_untrack, (uintptr_t)patched_builtin_stop};
     for (int i = 0; i < NSITES; i++) {
         unsigned char *s = page + 16 * i;
         static const unsigned char jmp_abs[6] = {0xff, 0x25, 0, 0, 0, 0};
@@ -462,45 +496,14 @@ static const char *find_swaps(void)
     return why;
 }
 
-static PyObject *on_exit_cb(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a))
-{
-    exiting = 1;
-    ftmpy_newref_patch_stop();
-    Py_RETURN_NONE;
-}
-
-static PyMethodDef exit_def = {
-    "_fasttracemalloc_newref_unpatch", on_exit_cb, METH_NOARGS,
-    "Undo the _PyTraceMalloc_NewReference patch before finalization."};
-
-static const char *register_exit(void)
-{
-    PyObject *f = PyCFunction_New(&exit_def, NULL);
-    PyObject *ae = f ? PyImport_ImportModule("atexit") : NULL;
-    PyObject *r = ae ? PyObject_CallMethod(ae, "register", "O", f) : NULL;
-    Py_XDECREF(r);
-    Py_XDECREF(ae);
-    Py_XDECREF(f);
-    if (r == NULL) {
-        PyErr_Clear();
-        return "cannot register the atexit callback";
-    }
-    return NULL;
-}
-
 /* Why ftmpy_newref_patch_init failed, or NULL. */
 static const char *init_failure = "not initialized";
 
 void ftmpy_newref_patch_init(void)
 {
-    /* The code check first: elsewhere (a shared libpython, another
-     * build) nothing is imported or registered. */
-    init_failure = check_code();
+    init_failure = find_swaps(); /* imports _tracemalloc: its tables */
     if (init_failure == NULL) {
-        init_failure = find_swaps(); /* imports _tracemalloc: its tables */
-    }
-    if (init_failure == NULL) {
-        init_failure = register_exit();
+        init_failure = check_code();
     }
 }
 

@@ -137,19 +137,61 @@ def test_refused_while_the_builtin_traces(tmp_path):
         out
 
 
-@pytest.mark.parametrize("builtin_too", [False, True])
-def test_exit_while_tracing(tmp_path, builtin_too):
-    """Exit with the patch in effect: the builtin's finalizer would run its
-    stop with the flag set (and crash); the atexit callback undoes the
-    patch first."""
+@pytest.mark.parametrize("how", ["plain", "builtin_too", "atexit_cleared"])
+def test_exit_while_tracing(tmp_path, how):
+    """Exit with the patch in effect: the builtin's finalizer runs its
+    stop, which with the flag set would restore allocators it never saved
+    (a crash); its entry is patched too, and undoes the patch instead.
+    Nothing depends on an atexit callback."""
     out = run_case(tmp_path, f"""
+        import atexit
         ftm.start(1)
-        if {builtin_too}:
+        if {how!r} == "builtin_too":
             _tracemalloc.start(1)
+        if {how!r} == "atexit_cleared":
+            atexit._clear()
         out["active"] = stats()["newref_patch_active"]
         x = [[] for _ in range(1000)]
     """)
-    assert out == {"active": not builtin_too}, out
+    assert out == {"active": how != "builtin_too"}, out
+
+
+def test_track_without_the_gil_while_patching(tmp_path):
+    """Threads call the builtin's PyTraceMalloc_Track/Untrack through
+    dlsym with the GIL released (ctypes.CDLL) while the main thread starts
+    and stops the engine, i.e. patches and restores their entries: every
+    call returns the builtin's -2 (not patched, or the engine stopped) or
+    the engine's 0, and nothing crashes."""
+    out = run_case(tmp_path, """
+        import threading
+        lib = ctypes.CDLL(None)      # releases the GIL around each call
+        lib.PyTraceMalloc_Track.argtypes = [ctypes.c_uint, ctypes.c_size_t,
+                                            ctypes.c_size_t]
+        lib.PyTraceMalloc_Untrack.argtypes = [ctypes.c_uint, ctypes.c_size_t]
+        seen = set()
+        def hammer(k):
+            got = set()
+            for i in range(20000):
+                got.add(lib.PyTraceMalloc_Track(9, 0x10000 * k + i, 8))
+                got.add(lib.PyTraceMalloc_Untrack(9, 0x10000 * k + i))
+            seen.update(got)
+        threads = [threading.Thread(target=hammer, args=(k,))
+                   for k in (1, 2)]
+        for t in threads:
+            t.start()
+        rounds = 0
+        while any(t.is_alive() for t in threads):
+            ftm.start(1)
+            ftm.stop()
+            rounds += 1
+        for t in threads:
+            t.join()
+        out["seen"] = sorted(seen)
+        out["patched"] = stats()["newref_patched"]
+        out["rounds"] = rounds > 0
+    """)
+    assert out["patched"] is True and out["rounds"] is True, out
+    assert set(out["seen"]) <= {0, -2} and -2 in out["seen"], out
 
 
 def test_install_while_patched(tmp_path):
