@@ -12,9 +12,10 @@ _testcapi/_testinternalcapi, which the engine rebinds: capi_rebind.c),
 except:
 
   * TestTracemallocEnabled.test_new_reference, on 3.11 and 3.12, when the
-    engine could not rebind the interpreter's own _Py_NewReference calls
-    (_stats()["newref_rebound"] false after a start(): a static
-    executable, as Debian's /usr/bin/python3.11, calls it directly) -- an
+    engine could neither rebind the interpreter's own _Py_NewReference
+    calls nor patch them (_stats()["newref_rebound"] and
+    ["newref_patched"] false after a start(): a static executable calls it
+    directly; Debian's /usr/bin/python3.11 is patched, newref_patch.c) -- an
     object taken from a free list (e.g. an empty list reused after
     ``obj = []; obj = None``) is then re-stamped with a new traceback only
     by the builtin's private hook, and keeps the traceback of its block's
@@ -62,7 +63,8 @@ def newref_rebound():
     if not was_tracing:
         fasttracemalloc.start()
     try:
-        return bool(stats().get("newref_rebound"))
+        st = stats()
+        return bool(st.get("newref_rebound") or st.get("newref_patched"))
     finally:
         if not was_tracing:
             fasttracemalloc.stop()
