@@ -1,0 +1,434 @@
+"""pytest plugin: per-test memory figures and limits, measured by fasttracemalloc.
+
+Owns: the ``pytest11`` entry point ``fasttracemalloc`` (pyproject.toml),
+its command-line options, the ``limit_memory`` and ``limit_leaks`` markers
+and the end-of-session report.  pytest-memray's behaviour is the reference;
+the code is our own.
+
+Usage::
+
+    pytest --fasttracemalloc              # measure every test, print a report
+    @pytest.mark.limit_memory("24 MB")    # fail if the test's peak is over
+    @pytest.mark.limit_leaks("1 MB")      # fail if one traceback keeps more
+
+Design decisions:
+
+* Activation.  Nothing happens unless ``--fasttracemalloc`` is given or a
+  test carries one of the two markers; a marked test is measured and its
+  limit enforced even without the flag.  That is what pytest-memray 1.11's
+  code does (its pytest_pyfunc_call measures a test when it has a marker or
+  ``--memray`` is given), although its documentation says the markers do
+  nothing without ``--memray``: we follow the code, because a limit that
+  silently stops being checked when a flag is forgotten protects nothing.
+  The flag adds: every test measured, and the report.  When pytest-memray is
+  also installed and ``--fasttracemalloc`` is not given, the markers (same
+  names) are left to pytest-memray, so that one test is never traced by two
+  tools.  The options are prefixed (``--fasttracemalloc-most-allocations``,
+  not pytest-memray's ``--most-allocations``) because pytest refuses to
+  start when two plugins add the same option, and this plugin is loaded
+  wherever fasttracemalloc is installed.
+* No eager import.  This module imports only the standard library and
+  pytest; fasttracemalloc (and its C extension) is imported by the first
+  measured test.  A run without the flag and without markers never loads
+  the engine.
+* What is measured: the test function's call only (like pytest-memray),
+  not its fixtures' setup or teardown.  The plugin owns the tracer for that
+  window: ``start(nframe)`` just before the call, and after it
+  ``gc.collect()``, ``get_traced_memory()`` and ``take_snapshot()``, then
+  ``stop()``.  Starting per test means every trace in the final snapshot is
+  a block the test allocated and still holds: no before/after diff is
+  needed, and nothing allocated before the test (pytest's bookkeeping,
+  earlier tests) is counted.
+    - "allocated most" = the peak of traced memory during the call
+      (pytest-memray reports the high-water mark too), i.e. the most memory
+      the test's allocations held at one time, not the sum of every
+      allocation;
+    - "leaked most" = traced memory still held after the call and a
+      ``gc.collect()``.  Blocks a test leaves in caches it filled (imports,
+      interned strings, lru_cache) count: they are held after it.
+  Traces whose most recent frame is in this plugin, in the fasttracemalloc
+  package or in the stdlib tracemalloc module (the measuring itself) are
+  filtered out.  Allocations by other threads during the call are counted:
+  the tracer is process-wide.
+* When the tracer is already running at the start of a test (started by a
+  previous test, by ``FASTTRACEMALLOC=1``, or the whole run is traced), the
+  plugin does not take it over: it takes a snapshot before the call, calls
+  ``reset_peak()`` (so the owner's peak is reset; documented), and diffs
+  the snapshot after the call against it, by traceback; the tracer is left
+  running with its own traceback limit.
+* A test that stops the tracer (``fasttracemalloc.stop()``, or
+  ``tracemalloc.stop()`` after ``fasttracemalloc.install()``) cannot be
+  measured: it gets a ``PytestWarning`` saying so, is left out of the
+  report and its limits are not checked (nothing is known to check).  A
+  test that stops and restarts it is measured from the restart.  The
+  builtin tracemalloc (not installed over) is a separate tracer: a test
+  may start and stop it freely.  A test that leaves the tracer running
+  after it was started by the plugin has it stopped by the plugin.
+* ``--fasttracemalloc-nframe`` (default 16): frames kept per traceback.  The
+  most recent frames are kept, so 16 reaches from an allocation inside a
+  library back through several layers to the test function itself (pytest's
+  own frames are older and never needed); deeper costs more per allocation
+  for little more information.
+* Limits: ``limit_memory(size)`` fails the test when its peak is over
+  *size*; ``limit_leaks(size)`` fails it when one traceback (one allocation
+  site with its call path, as pytest-memray's "per location") keeps more
+  than *size* after the test.  Both may be on one test.  Sizes are "<number>
+  <unit>", unit one of B, KB, MB, GB, TB, KiB, MiB, GiB, TiB, any case,
+  space optional; KB and KiB both mean 1024 bytes, as in pytest-memray, so
+  a marker means the same under both plugins.  A malformed size or marker
+  call is an error of that test at setup (``ValueError``), before it runs.
+  Only a test that passed is checked (a failure stays the test's own).
+* Failure report: the limit, the measured amount and the biggest
+  tracebacks (``--fasttracemalloc-stacks`` frames each, default 5, most
+  recent first, from the allocation back to the test function: pytest's
+  frames older than the test are cut) with their sizes.  For limit_memory these are the blocks still held at the end
+  of the call: the tracer keeps no snapshot of the moment of the peak, so a
+  test whose peak was made of memory it freed shows a peak without the
+  tracebacks that made it (the message says so).
+* Sizes are printed with one decimal in the largest binary unit that
+  keeps the number >= 1 ("10.0 MiB", "117.2 KiB", "512 B"), the units the
+  markers accept.  Not the stdlib's tracemalloc._format_size (report.py's):
+  it prints 5 MiB as "5120 KiB", hard to hold against a "5 MB" limit.
+* pytest-xdist: not tested; each worker would measure its own tests, and
+  the report of the controlling process would be empty.
+
+Threads: pytest calls the hooks from its main thread; the measurement
+state is per test and touched by that thread only.
+"""
+
+import functools
+import gc
+import inspect
+import os
+import re
+import warnings
+
+import pytest
+
+MARKERS = ("limit_memory", "limit_leaks")
+DEFAULT_NFRAME = 16
+DEFAULT_MOST = 5
+DEFAULT_STACKS = 5
+SHOWN_TRACEBACKS = 10  # biggest tracebacks listed in a failure report
+
+_UNITS = {"B": 1, "KB": 1 << 10, "KIB": 1 << 10, "MB": 1 << 20,
+          "MIB": 1 << 20, "GB": 1 << 30, "GIB": 1 << 30, "TB": 1 << 40,
+          "TIB": 1 << 40}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]+)\s*\Z")
+
+
+def parse_size(text):
+    """Bytes in a size such as "24 MB", "1.5GiB", "512 b" (KB = KiB = 1024
+    bytes, as pytest-memray); ValueError for anything else."""
+    match = _SIZE.match(text) if isinstance(text, str) else None
+    if match is None or match.group(2).upper() not in _UNITS:
+        raise ValueError(
+            "invalid memory size %r: expected a number and a unit, e.g. "
+            "'24 MB' (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB, any case; "
+            "KB = KiB = 1024 bytes)" % (text,))
+    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+
+
+def format_size(size):
+    """A size as people read it: one decimal in the largest binary unit
+    that keeps the number >= 1 ("10.0 MiB", "117.2 KiB"), whole bytes
+    under 1 KiB ("512 B")."""
+    if abs(size) < 1024:
+        return "%d B" % size
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if abs(size) < 1024:
+            break
+    else:
+        unit = "TiB"
+        size /= 1024
+    return "%.1f %s" % (size, unit)
+
+
+def _int_at_least(low):
+    def convert(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            import argparse
+            raise argparse.ArgumentTypeError(
+                "expected an integer >= %d, got %r" % (low, text))
+        return value
+    return convert
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("fasttracemalloc")
+    group.addoption("--fasttracemalloc", action="store_true", default=False,
+                    help="measure every test's memory with fasttracemalloc "
+                         "and report the tests that allocated and leaked "
+                         "most")
+    group.addoption("--fasttracemalloc-nframe", type=_int_at_least(1),
+                    default=DEFAULT_NFRAME, metavar="N",
+                    help="frames kept per traceback (default %d)"
+                         % DEFAULT_NFRAME)
+    group.addoption("--fasttracemalloc-most-allocations",
+                    type=_int_at_least(0), default=DEFAULT_MOST, metavar="N",
+                    help="tests listed in each part of the report "
+                         "(default %d, 0 for all)" % DEFAULT_MOST)
+    group.addoption("--fasttracemalloc-stacks", type=_int_at_least(1),
+                    default=DEFAULT_STACKS, metavar="N",
+                    help="frames shown per traceback in a limit failure "
+                         "(default %d)" % DEFAULT_STACKS)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "limit_memory(size): fail the test if its traced memory "
+                   "peaks over size, e.g. '24 MB' (fasttracemalloc)")
+    config.addinivalue_line(
+        "markers", "limit_leaks(size): fail the test if one traceback still "
+                   "holds more than size after it (fasttracemalloc)")
+    measure_all = config.getoption("fasttracemalloc")
+    if not measure_all and config.pluginmanager.hasplugin("memray"):
+        return  # the markers are pytest-memray's; see the top comment
+    config.pluginmanager.register(_Measurer(config, measure_all),
+                                  "fasttracemalloc-measurer")
+
+
+def _limits(item):
+    """{marker name: limit in bytes} of the item's markers; ValueError for a
+    malformed marker."""
+    limits = {}
+    for name in MARKERS:
+        marker = item.get_closest_marker(name)
+        if marker is None:
+            continue
+        if len(marker.args) != 1 or marker.kwargs:
+            raise ValueError("%s takes one size, e.g. %s('24 MB'); got %s"
+                             % (name, name, marker))
+        limits[name] = parse_size(marker.args[0])
+    return limits
+
+
+class _Result:
+    """One measured test call."""
+
+    def __init__(self, peak, leaks):
+        self.peak = peak        # bytes, peak over the start of the call
+        self.leaks = leaks      # [(size, count, Traceback)], biggest first
+
+    @property
+    def leaked(self):
+        return sum(size for size, _, _ in self.leaks)
+
+
+class _Measurer:
+    """The plugin object registered when the plugin is active."""
+
+    def __init__(self, config, measure_all):
+        self.measure_all = measure_all
+        self.nframe = config.getoption("fasttracemalloc_nframe")
+        self.most = config.getoption("fasttracemalloc_most_allocations")
+        self.stacks = config.getoption("fasttracemalloc_stacks")
+        self.rootpath = str(config.rootpath)
+        self.results = {}    # nodeid -> _Result
+        self._filters = None
+
+    def pytest_runtest_setup(self, item):
+        _limits(item)  # a malformed marker is this test's setup error
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_pyfunc_call(self, pyfuncitem):
+        if not self.measure_all and not any(
+                pyfuncitem.get_closest_marker(n) for n in MARKERS):
+            yield
+            return
+        func = pyfuncitem.obj
+        nodeid = pyfuncitem.nodeid
+        measure = self._measure
+
+        if inspect.iscoroutinefunction(func):
+            @functools.wraps(func)
+            async def wrapper(*args, **kwargs):
+                state = measure(nodeid, None)
+                try:
+                    return await func(*args, **kwargs)
+                finally:
+                    measure(nodeid, state)
+        else:
+            @functools.wraps(func)
+            def wrapper(*args, **kwargs):
+                state = measure(nodeid, None)
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    measure(nodeid, state)
+
+        pyfuncitem.obj = wrapper
+        try:
+            yield
+        finally:
+            pyfuncitem.obj = func
+
+    def _measure(self, nodeid, state):
+        """With state None: begin measuring and return the state; else end
+        the measurement begun with *state* and record the result."""
+        import fasttracemalloc as ftm
+        if state is None:
+            if ftm.is_tracing():    # someone else's tracer: diff, leave it on
+                before = ftm.take_snapshot()
+                base = ftm.get_traced_memory()[0]
+                ftm.reset_peak()
+                return (False, before, base)
+            ftm.start(self.nframe)
+            return (True, None, ftm.get_traced_memory()[0])
+        owned, before, base = state
+        gc.collect()
+        if not ftm.is_tracing():
+            warnings.warn(pytest.PytestWarning(
+                "fasttracemalloc: the test stopped the tracer, so its memory "
+                "was not measured and its limits were not checked"))
+            return None
+        peak = ftm.get_traced_memory()[1]
+        after = ftm.take_snapshot()
+        if owned:
+            ftm.stop()
+        after = after.filter_traces(self._noise())
+        if owned:
+            leaks = [(s.size, s.count, s.traceback)
+                     for s in after.statistics("traceback")]
+        else:   # the measuring's own traces in *before* only shrink: dropped
+            leaks = [(d.size_diff, d.count_diff, d.traceback)
+                     for d in after.compare_to(before, "traceback")
+                     if d.size_diff > 0]
+            leaks.sort(key=lambda leak: leak[0], reverse=True)
+        self.results[nodeid] = _Result(max(peak - base, 0), leaks)
+        return None
+
+    def _noise(self):
+        """Filters dropping the measuring's own allocations: traces whose
+        most recent frame is this plugin, fasttracemalloc or tracemalloc."""
+        if self._filters is None:
+            import tracemalloc
+            import fasttracemalloc
+            here = os.path.dirname(os.path.abspath(__file__))
+            package = os.path.dirname(os.path.abspath(fasttracemalloc.__file__))
+            self._filters = [
+                tracemalloc.Filter(False, os.path.join(here, "*")),
+                tracemalloc.Filter(False, os.path.join(package, "*")),
+                tracemalloc.Filter(False, tracemalloc.__file__),
+            ]
+        return self._filters
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if call.when != "call" or report.outcome != "passed":
+            return
+        result = self.results.get(item.nodeid)
+        if result is None:
+            return
+        problems = []
+        limits = _limits(item)
+        limit = limits.get("limit_memory")
+        if limit is not None and result.peak > limit:
+            problems.append(self._memory_text(limit, result))
+        limit = limits.get("limit_leaks")
+        if limit is not None:
+            over = [leak for leak in result.leaks if leak[0] > limit]
+            if over:
+                problems.append(self._leaks_text(limit, over))
+        if problems:
+            report.outcome = "failed"
+            report.longrepr = "\n\n".join(problems)
+
+    def _tracebacks(self, leaks):
+        lines = []
+        for size, count, traceback in leaks[:SHOWN_TRACEBACKS]:
+            lines.append("%s in %d block%s, allocated at (most recent call "
+                         "first):" % (format_size(size), count,
+                                      "" if count == 1 else "s"))
+            lines.extend(self._format(traceback))
+        if len(leaks) > SHOWN_TRACEBACKS:
+            rest = leaks[SHOWN_TRACEBACKS:]
+            lines.append("... and %d other tracebacks, %s"
+                         % (len(rest), format_size(sum(r[0] for r in rest))))
+        return lines
+
+    def _format(self, traceback):
+        """Lines of *traceback* (oldest frame first, as tracemalloc's),
+        most recent first, without the plugin's wrapper and the pytest
+        frames older than it, at most --fasttracemalloc-stacks frames."""
+        import linecache
+        here = os.path.dirname(os.path.abspath(__file__))
+        frames = list(traceback)
+        for index in range(len(frames) - 1, -1, -1):
+            if os.path.dirname(frames[index].filename) == here:
+                frames = frames[index + 1:]
+                break
+        lines = []
+        for frame in frames[::-1][:self.stacks]:
+            lines.append('  File "%s", line %d'
+                         % (frame.filename, frame.lineno))
+            source = linecache.getline(frame.filename, frame.lineno).strip()
+            if source:
+                lines.append("    " + source)
+        if len(frames) > self.stacks:
+            lines.append("  ... %d older frames" % (len(frames) - self.stacks))
+        return lines
+
+    def _memory_text(self, limit, result):
+        lines = ["fasttracemalloc: test was limited to %s but its traced "
+                 "memory peaked at %s" % (format_size(limit),
+                                          format_size(result.peak))]
+        if result.leaks:
+            lines.append("Biggest blocks still held at the end of the test "
+                         "(the peak may have been made of blocks freed "
+                         "since):")
+            lines.extend(self._tracebacks(result.leaks))
+        else:
+            lines.append("No block is still held at the end of the test: "
+                         "the peak was made of blocks freed since.")
+        return "\n".join(lines)
+
+    def _leaks_text(self, limit, over):
+        lines = ["fasttracemalloc: test was allowed to leak %s per traceback "
+                 "but %d traceback%s kept more:"
+                 % (format_size(limit), len(over),
+                    "" if len(over) == 1 else "s")]
+        lines.extend(self._tracebacks(over))
+        return "\n".join(lines)
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if not self.measure_all:
+            return
+        write = terminalreporter.write_line
+        terminalreporter.write_sep("=", "fasttracemalloc report")
+        if not self.results:
+            write("no test was measured")
+            return
+        most = self.most or len(self.results)
+        write("Tests that allocated most (peak traced memory during the "
+              "test call):")
+        ranked = sorted(self.results.items(), key=lambda kv: kv[1].peak,
+                        reverse=True)
+        for nodeid, result in ranked[:most]:
+            write("  %10s  %s" % (format_size(result.peak), nodeid))
+        write("Tests that leaked most (traced memory still held after the "
+              "test call and gc.collect()):")
+        ranked = sorted(((nodeid, result) for nodeid, result
+                         in self.results.items() if result.leaked > 0),
+                        key=lambda kv: kv[1].leaked, reverse=True)
+        if not ranked:
+            write("  none")
+        for nodeid, result in ranked[:most]:
+            size, _, traceback = result.leaks[0]
+            frame = traceback[-1]  # the most recent
+            write("  %10s  %s  (biggest: %s from %s:%d)"
+                  % (format_size(result.leaked), nodeid, format_size(size),
+                     self._relative(frame.filename), frame.lineno))
+
+    def _relative(self, filename):
+        """*filename* relative to the rootdir when under it, like nodeids."""
+        if filename.startswith(self.rootpath + os.sep):
+            return filename[len(self.rootpath) + 1:]
+        return filename
