@@ -81,10 +81,15 @@ Design decisions:
 * Failure report: the limit, the measured amount and the biggest
   tracebacks (``--fasttracemalloc-stacks`` frames each, default 5, most
   recent first, from the allocation back to the test function: pytest's
-  frames older than the test are cut) with their sizes.  For limit_memory these are the blocks still held at the end
-  of the call: the tracer keeps no snapshot of the moment of the peak, so a
-  test whose peak was made of memory it freed shows a peak without the
-  tracebacks that made it (the message says so).
+  frames older than the test are cut) with their sizes.  The tracer keeps
+  no snapshot of the moment of the peak, so for limit_memory the blocks
+  shown are those the test held when its function returned, its locals
+  still alive: on 3.12+ a snapshot is taken then (sys.monitoring's
+  PY_RETURN, enabled for the test's code object only, tool id 3 or 4,
+  only for limit_memory tests); on 3.11, or when both tool ids are taken,
+  the blocks still held after the call (globals, caches), and the
+  message says which.  Blocks the test freed before returning are in the
+  peak but in no list.
 * Sizes are printed with one decimal in the largest binary unit that
   keeps the number >= 1 ("10.0 MiB", "117.2 KiB", "512 B"), the units the
   markers accept.  Not the stdlib's tracemalloc._format_size (report.py's):
@@ -101,6 +106,7 @@ import gc
 import inspect
 import os
 import re
+import sys
 import warnings
 
 import pytest
@@ -211,13 +217,109 @@ def _limits(item):
 class _Result:
     """One measured test call."""
 
-    def __init__(self, peak, leaks):
+    def __init__(self, peak, leaks, held, held_when):
         self.peak = peak        # bytes, peak over the start of the call
         self.leaks = leaks      # [(size, count, Traceback)], biggest first
+        self.held = held        # the same, shown by a limit_memory failure
+        self.held_when = held_when  # when *held* was taken, for the report
 
     @property
     def leaked(self):
         return sum(size for size, _, _ in self.leaks)
+
+
+def _watch_return(code, callback):
+    """Call callback() whenever a frame of *code* returns, its locals still
+    alive (3.12+: sys.monitoring's PY_RETURN, enabled for *code* only, so
+    nothing else is slowed down).  Returns the function that stops it, or
+    None where sys.monitoring is missing or its two unnamed tool ids (3
+    and 4; debuggers, coverage and profilers use 0-2) are both taken."""
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is None:
+        return None
+    for tool in (3, 4):
+        if monitoring.get_tool(tool) is None:
+            break
+    else:
+        return None
+    event = monitoring.events.PY_RETURN
+    monitoring.use_tool_id(tool, "fasttracemalloc pytest plugin")
+    monitoring.register_callback(tool, event,
+                                 lambda code, offset, value: callback())
+    monitoring.set_local_events(tool, code, event)
+
+    def stop():
+        monitoring.set_local_events(tool, code, 0)
+        monitoring.register_callback(tool, event, None)
+        monitoring.free_tool_id(tool)
+    return stop
+
+
+class _Call:
+    """The measurement of one test call: begun just before it, ended just
+    after it (see the top comment)."""
+
+    def __init__(self, measurer, code):
+        import fasttracemalloc as ftm
+        self.ftm = ftm
+        self.measurer = measurer
+        self.before = None
+        self.returned = None    # snapshot when the test function returned
+        self.stop_watching = None
+        if ftm.is_tracing():    # someone else's tracer: diff, leave it on
+            self.owned = False
+            self.before = ftm.take_snapshot()
+            self.base = ftm.get_traced_memory()[0]
+            ftm.reset_peak()
+        else:
+            self.owned = True
+            ftm.start(measurer.nframe)
+            self.base = ftm.get_traced_memory()[0]
+        if code is not None:
+            self.stop_watching = _watch_return(code, self._on_return)
+
+    def _on_return(self):
+        if self.ftm.is_tracing():
+            self.returned = self.ftm.take_snapshot()
+
+    def _grown(self, snapshot):
+        """[(size, count, Traceback)] of what *snapshot* holds that the test
+        allocated, biggest first."""
+        snapshot = snapshot.filter_traces(self.measurer.noise())
+        if self.owned:
+            return [(s.size, s.count, s.traceback)
+                    for s in snapshot.statistics("traceback")]
+        # the measuring's own traces in *before* only shrink: dropped
+        grown = [(d.size_diff, d.count_diff, d.traceback)
+                 for d in snapshot.compare_to(self.before, "traceback")
+                 if d.size_diff > 0]
+        grown.sort(key=lambda g: g[0], reverse=True)
+        return grown
+
+    def end(self):
+        """The _Result, or None (with a warning) if the test stopped the
+        tracer."""
+        ftm = self.ftm
+        if self.stop_watching is not None:
+            self.stop_watching()
+        gc.collect()
+        if not ftm.is_tracing():
+            warnings.warn(pytest.PytestWarning(
+                "fasttracemalloc: the test stopped the tracer, so its memory "
+                "was not measured and its limits were not checked"))
+            return None
+        peak = ftm.get_traced_memory()[1]
+        after = ftm.take_snapshot()
+        if self.owned:
+            ftm.stop()
+        leaks = self._grown(after)
+        if self.returned is not None:
+            held = self._grown(self.returned)
+            when = "when its function returned"
+        else:
+            held = leaks
+            when = "after its call"
+        return _Result(max(peak - self.base, 0), leaks, held, when)
 
 
 class _Measurer:
@@ -243,24 +345,35 @@ class _Measurer:
             return
         func = pyfuncitem.obj
         nodeid = pyfuncitem.nodeid
-        measure = self._measure
+        results = self.results
+        # the return snapshot is only shown by a limit_memory failure
+        code = (getattr(func, "__code__", None)
+                if pyfuncitem.get_closest_marker("limit_memory") else None)
+
+        def begin():
+            return _Call(self, code)
+
+        def end(call):
+            result = call.end()
+            if result is not None:
+                results[nodeid] = result
 
         if inspect.iscoroutinefunction(func):
             @functools.wraps(func)
             async def wrapper(*args, **kwargs):
-                state = measure(nodeid, None)
+                call = begin()
                 try:
                     return await func(*args, **kwargs)
                 finally:
-                    measure(nodeid, state)
+                    end(call)
         else:
             @functools.wraps(func)
             def wrapper(*args, **kwargs):
-                state = measure(nodeid, None)
+                call = begin()
                 try:
                     return func(*args, **kwargs)
                 finally:
-                    measure(nodeid, state)
+                    end(call)
 
         pyfuncitem.obj = wrapper
         try:
@@ -268,42 +381,7 @@ class _Measurer:
         finally:
             pyfuncitem.obj = func
 
-    def _measure(self, nodeid, state):
-        """With state None: begin measuring and return the state; else end
-        the measurement begun with *state* and record the result."""
-        import fasttracemalloc as ftm
-        if state is None:
-            if ftm.is_tracing():    # someone else's tracer: diff, leave it on
-                before = ftm.take_snapshot()
-                base = ftm.get_traced_memory()[0]
-                ftm.reset_peak()
-                return (False, before, base)
-            ftm.start(self.nframe)
-            return (True, None, ftm.get_traced_memory()[0])
-        owned, before, base = state
-        gc.collect()
-        if not ftm.is_tracing():
-            warnings.warn(pytest.PytestWarning(
-                "fasttracemalloc: the test stopped the tracer, so its memory "
-                "was not measured and its limits were not checked"))
-            return None
-        peak = ftm.get_traced_memory()[1]
-        after = ftm.take_snapshot()
-        if owned:
-            ftm.stop()
-        after = after.filter_traces(self._noise())
-        if owned:
-            leaks = [(s.size, s.count, s.traceback)
-                     for s in after.statistics("traceback")]
-        else:   # the measuring's own traces in *before* only shrink: dropped
-            leaks = [(d.size_diff, d.count_diff, d.traceback)
-                     for d in after.compare_to(before, "traceback")
-                     if d.size_diff > 0]
-            leaks.sort(key=lambda leak: leak[0], reverse=True)
-        self.results[nodeid] = _Result(max(peak - base, 0), leaks)
-        return None
-
-    def _noise(self):
+    def noise(self):
         """Filters dropping the measuring's own allocations: traces whose
         most recent frame is this plugin, fasttracemalloc or tracemalloc."""
         if self._filters is None:
@@ -380,14 +458,14 @@ class _Measurer:
         lines = ["fasttracemalloc: test was limited to %s but its traced "
                  "memory peaked at %s" % (format_size(limit),
                                           format_size(result.peak))]
-        if result.leaks:
-            lines.append("Biggest blocks still held at the end of the test "
-                         "(the peak may have been made of blocks freed "
-                         "since):")
-            lines.extend(self._tracebacks(result.leaks))
+        if result.held:
+            lines.append("Biggest blocks the test held %s (blocks it "
+                         "freed before are in the peak, not here):"
+                         % result.held_when)
+            lines.extend(self._tracebacks(result.held))
         else:
-            lines.append("No block is still held at the end of the test: "
-                         "the peak was made of blocks freed since.")
+            lines.append("The test held no block %s: its peak was made of "
+                         "blocks it freed before." % result.held_when)
         return "\n".join(lines)
 
     def _leaks_text(self, limit, over):

@@ -9,6 +9,7 @@ the report's rounding and the interpreter's own small allocations.
 """
 
 import re
+import sys
 import textwrap
 from importlib import metadata
 
@@ -139,6 +140,30 @@ def test_limit_memory(run, pytester):
         # pytest's frames older than the test are not shown
         shown = re.findall(r'File "([^"]+)"', out)
         assert shown and set(shown) == {str(path)}, out
+
+
+@needs_engine
+def test_limit_memory_shows_locals(run, pytester):
+    path, lines = make(pytester, "test_local", """
+        import pytest
+
+        @pytest.mark.limit_memory("5 MB")
+        def test_over():
+            data = bytearray(10 * 1024 * 1024)  # local
+            assert len(data) == 10 * 1024 * 1024
+    """)
+    result = run()
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "test was limited to 5.0 MiB" in out, out
+    if sys.version_info >= (3, 12):
+        # a snapshot taken when the test function returned shows its locals
+        assert ("Biggest blocks the test held when its function returned"
+                in out), out
+        assert '%s", line %d' % (path.name, lines["local"]) in out, out
+    else:
+        assert ("The test held no block after its call: its peak was made "
+                "of blocks it freed before.") in out, out
 
 
 @needs_engine
