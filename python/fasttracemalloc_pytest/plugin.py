@@ -53,9 +53,9 @@ Design decisions:
 * When the tracer is already running at the start of a test (started by a
   previous test, by ``FASTTRACEMALLOC=1``, or the whole run is traced), the
   plugin does not take it over: it takes a snapshot before the call, calls
-  ``reset_peak()`` (so the owner's peak is reset; documented), and diffs
-  the snapshot after the call against it, by traceback; the tracer is left
-  running with its own traceback limit.
+  ``reset_peak()`` (which resets the owner's peak too), and diffs the
+  snapshot after the call against it, by traceback, keeping what grew; the
+  tracer is left running with its own traceback limit.
 * A test that stops the tracer (``fasttracemalloc.stop()``, or
   ``tracemalloc.stop()`` after ``fasttracemalloc.install()``) cannot be
   measured: it gets a ``PytestWarning`` saying so, is left out of the
@@ -94,11 +94,14 @@ Design decisions:
   keeps the number >= 1 ("10.0 MiB", "117.2 KiB", "512 B"), the units the
   markers accept.  Not the stdlib's tracemalloc._format_size (report.py's):
   it prints 5 MiB as "5120 KiB", hard to hold against a "5 MB" limit.
-* pytest-xdist: not tested; each worker would measure its own tests, and
-  the report of the controlling process would be empty.
+* pytest-xdist: not tested.  Each worker would measure and check its own
+  tests; the end-of-run report is printed by the controlling process,
+  which measured nothing ("no test was measured").
 
-Threads: pytest calls the hooks from its main thread; the measurement
-state is per test and touched by that thread only.
+Threads: pytest calls the hooks, and the test function, from its main
+thread; a measurement (_Call) is per test and touched by that thread only,
+the sys.monitoring callback included (it fires in the thread returning
+from the test function).
 """
 
 import functools
@@ -151,16 +154,21 @@ def format_size(size):
     return "%.1f %s" % (size, unit)
 
 
-def _int_at_least(low):
+MAX_NFRAME = 65535  # tracemalloc's (and the engine's) start() limit
+
+
+def _int_in(low, high=None):
     def convert(text):
         try:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or value < low:
+        if value is None or value < low or (high is not None and
+                                            value > high):
             import argparse
             raise argparse.ArgumentTypeError(
-                "expected an integer >= %d, got %r" % (low, text))
+                "expected an integer >= %d%s, got %r"
+                % (low, "" if high is None else " and <= %d" % high, text))
         return value
     return convert
 
@@ -171,15 +179,16 @@ def pytest_addoption(parser):
                     help="measure every test's memory with fasttracemalloc "
                          "and report the tests that allocated and leaked "
                          "most")
-    group.addoption("--fasttracemalloc-nframe", type=_int_at_least(1),
+    group.addoption("--fasttracemalloc-nframe",
+                    type=_int_in(1, MAX_NFRAME),
                     default=DEFAULT_NFRAME, metavar="N",
                     help="frames kept per traceback (default %d)"
                          % DEFAULT_NFRAME)
     group.addoption("--fasttracemalloc-most-allocations",
-                    type=_int_at_least(0), default=DEFAULT_MOST, metavar="N",
+                    type=_int_in(0), default=DEFAULT_MOST, metavar="N",
                     help="tests listed in each part of the report "
                          "(default %d, 0 for all)" % DEFAULT_MOST)
-    group.addoption("--fasttracemalloc-stacks", type=_int_at_least(1),
+    group.addoption("--fasttracemalloc-stacks", type=_int_in(1),
                     default=DEFAULT_STACKS, metavar="N",
                     help="frames shown per traceback in a limit failure "
                          "(default %d)" % DEFAULT_STACKS)

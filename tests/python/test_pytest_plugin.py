@@ -270,9 +270,17 @@ def test_bad_marker_is_a_setup_error(run, pytester):
 
 def test_bad_option(run, pytester):
     make(pytester, "test_x", "def test_x():\n    pass\n")
-    result = run("--fasttracemalloc-nframe=0")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "expected an integer >= 1, got '0'" in result.stderr.str()
+    for option, message in (
+            ("--fasttracemalloc-nframe=0", "expected an integer >= 1 and "
+                                           "<= 65535, got '0'"),
+            ("--fasttracemalloc-nframe=65536", "got '65536'"),
+            ("--fasttracemalloc-most-allocations=-1",
+             "expected an integer >= 0, got '-1'"),
+            ("--fasttracemalloc-stacks=many",
+             "expected an integer >= 1, got 'many'")):
+        result = run(option)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, option
+        assert message in result.stderr.str(), result.stderr.str()
 
 
 def test_nothing_traced_without_flag(run, pytester):
