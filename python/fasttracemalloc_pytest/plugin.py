@@ -272,6 +272,10 @@ class _Call:
         import fasttracemalloc as ftm
         self.ftm = ftm
         self.measurer = measurer
+        # import what the end needs now, untraced: fasttracemalloc's lazy
+        # names and tracemalloc (the builtin stand-in traces imports)
+        ftm.take_snapshot
+        measurer.noise()
         self.before = None
         self.returned = None    # snapshot when the test function returned
         self.stop_watching = None

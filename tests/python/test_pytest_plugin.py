@@ -5,7 +5,10 @@ interpreter (pytester.runpytest_subprocess): the plugin starts and stops
 the process-wide tracer, which must not collide with this run's own
 tracer, if any.  Sizes asserted are computed here from the objects the
 inner tests allocate (conftest.bytearray_block), within a tolerance for
-the report's rounding and the interpreter's own small allocations.
+the report's rounding and the interpreter's own small allocations.  The
+plugin measures with whichever engine fasttracemalloc has, so these tests
+also run with FASTTRACEMALLOC_BACKEND=builtin, all but the one that needs
+the builtin tracer to be a separate one.
 """
 
 import re
@@ -110,7 +113,6 @@ def test_format_size():
     assert format_size(-1536) == "-1.5 KiB"
 
 
-@needs_engine
 def test_limit_memory(run, pytester):
     path, lines = make(pytester, "test_limit", """
         import pytest
@@ -142,7 +144,6 @@ def test_limit_memory(run, pytester):
         assert shown and set(shown) == {str(path)}, out
 
 
-@needs_engine
 def test_limit_memory_shows_locals(run, pytester):
     path, lines = make(pytester, "test_local", """
         import pytest
@@ -166,7 +167,6 @@ def test_limit_memory_shows_locals(run, pytester):
                 "of blocks it freed before.") in out, out
 
 
-@needs_engine
 def test_limit_leaks(run, pytester):
     path, lines = make(pytester, "test_leak", """
         import pytest
@@ -202,7 +202,6 @@ def test_limit_leaks(run, pytester):
     assert re.search(r"\n3.0 MiB in \d+ blocks?, allocated at", out), out
 
 
-@needs_engine
 def test_report_order_and_sizes(run, pytester):
     make(pytester, "test_sizes", """
         HELD = []
@@ -299,6 +298,8 @@ def test_nothing_traced_without_flag(run, pytester):
     assert "fasttracemalloc report" in result.stdout.str()
 
 
+# the builtin stand-in (FASTTRACEMALLOC_BACKEND=builtin) IS the builtin
+# tracer this test starts and stops besides the engine
 @needs_engine
 def test_tests_that_use_the_tracers(run, pytester):
     make(pytester, "test_uses", """
@@ -343,7 +344,6 @@ def test_tests_that_use_the_tracers(run, pytester):
                - bytearray_block(2 * MIB)) <= TOLERANCE, out
 
 
-@needs_engine
 def test_tracer_already_running(run, pytester):
     # the tracer is on before the tests (started by the test module):
     # the plugin diffs snapshots and leaves it running
@@ -397,7 +397,6 @@ def test_tracer_already_running(run, pytester):
                - bytearray_block(2 * MIB)) <= TOLERANCE, out
 
 
-@needs_engine
 def test_async_test_is_measured_while_it_runs(run, pytester):
     # a minimal async runner in place of pytest-asyncio (not a dependency):
     # it runs the coroutine function pytest hands it, i.e. the plugin's
@@ -433,7 +432,6 @@ def test_async_test_is_measured_while_it_runs(run, pytester):
     assert '%s", line %d' % (path.name, lines["over"]) in out, out
 
 
-@needs_engine
 def test_markers_left_to_pytest_memray(run, pytester):
     # a stand-in registered under pytest-memray's plugin name, "memray"
     pytester.makepyfile(memray="# stands in for pytest-memray's plugin\n")
