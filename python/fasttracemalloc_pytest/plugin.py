@@ -1,4 +1,4 @@
-"""pytest plugin: per-test memory figures and limits, measured by fasttracemalloc.
+"""pytest plugin: per-test memory figures and limits from fasttracemalloc.
 
 Owns: the ``pytest11`` entry point ``fasttracemalloc`` (pyproject.toml),
 its command-line options, the ``limit_memory`` and ``limit_leaks`` markers
@@ -401,7 +401,8 @@ class _Measurer:
             import tracemalloc
             import fasttracemalloc
             here = os.path.dirname(os.path.abspath(__file__))
-            package = os.path.dirname(os.path.abspath(fasttracemalloc.__file__))
+            package = os.path.dirname(
+                os.path.abspath(fasttracemalloc.__file__))
             self._filters = [
                 tracemalloc.Filter(False, os.path.join(here, "*")),
                 tracemalloc.Filter(False, os.path.join(package, "*")),
@@ -464,7 +465,9 @@ class _Measurer:
             if source:
                 lines.append("    " + source)
         if len(frames) > self.stacks:
-            lines.append("  ... %d older frames" % (len(frames) - self.stacks))
+            older = len(frames) - self.stacks
+            lines.append("  ... %d older frame%s"
+                         % (older, "" if older == 1 else "s"))
         return lines
 
     def _memory_text(self, limit, result):

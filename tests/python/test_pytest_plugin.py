@@ -144,6 +144,37 @@ def test_limit_memory(run, pytester):
         assert shown and set(shown) == {str(path)}, out
 
 
+def test_stacks_and_nframe(run, pytester):
+    path, lines = make(pytester, "test_deep", """
+        import pytest
+        HELD = []
+
+        def allocate():
+            HELD.append(bytearray(3 * 1024 * 1024))  # inner
+
+        def middle():
+            allocate()  # middle
+
+        @pytest.mark.limit_leaks("1 MB")
+        def test_deep():
+            middle()  # test
+    """)
+
+    def shown(out):
+        return [int(n) for n in re.findall(
+            r'File "%s", line (\d+)' % re.escape(str(path)), out)]
+    every = [lines["inner"], lines["middle"], lines["test"]]
+    out = run().stdout.str()
+    assert shown(out) == every, out
+    out = run("--fasttracemalloc-stacks=1").stdout.str()
+    assert shown(out) == every[:1], out
+    assert "... 2 older frames" in out, out
+    # frames not kept at all: the test's own line is not known
+    out = run("--fasttracemalloc-nframe=2").stdout.str()
+    assert shown(out) == every[:2], out
+    assert "older frame" not in out, out
+
+
 def test_limit_memory_shows_locals(run, pytester):
     path, lines = make(pytester, "test_local", """
         import pytest
