@@ -200,6 +200,7 @@ def test_limit_memory_shows_locals(run, pytester):
 
 def test_limit_leaks(run, pytester):
     path, lines = make(pytester, "test_leak", """
+        import gc
         import pytest
         LEAKED = []
 
@@ -222,9 +223,16 @@ def test_limit_leaks(run, pytester):
             cycle = {"data": bytearray(3 * 1024 * 1024)}
             cycle["self"] = cycle
             del cycle
+
+        @pytest.mark.limit_leaks("1 MB")
+        def test_old_cycle():
+            cycle = {"data": bytearray(3 * 1024 * 1024)}
+            cycle["self"] = cycle
+            gc.collect()  # it survives into the oldest generation
+            del cycle
     """)
     result = run()
-    result.assert_outcomes(passed=3, failed=1)
+    result.assert_outcomes(passed=4, failed=1)
     out = result.stdout.str()
     assert "FAILED test_leak.py::test_leaks" in out
     assert ("test was allowed to leak 1.0 MiB per traceback but 1 "
