@@ -20,7 +20,9 @@ Design decisions:
   ``--memray`` is given), although its documentation says the markers do
   nothing without ``--memray``: we follow the code, because a limit that
   silently stops being checked when a flag is forgotten protects nothing.
-  The flag adds: every test measured, and the report.  When pytest-memray is
+  The flag (or ``fasttracemalloc = true`` in the ini file, as
+  pytest-memray's ``memray = true``) adds: every test measured, and the
+  report.  When pytest-memray is
   also installed and ``--fasttracemalloc`` is not given, the markers (same
   names) are left to pytest-memray, so that one test is never traced by two
   tools.  The options are prefixed (``--fasttracemalloc-most-allocations``,
@@ -187,6 +189,8 @@ def pytest_addoption(parser):
                     help="measure every test's memory with fasttracemalloc "
                          "and report the tests that allocated and leaked "
                          "most")
+    parser.addini("fasttracemalloc", type="bool", default=False,
+                  help="as --fasttracemalloc (for a project's CI)")
     group.addoption("--fasttracemalloc-nframe",
                     type=_int_in(1, MAX_NFRAME),
                     default=DEFAULT_NFRAME, metavar="N",
@@ -209,7 +213,8 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "limit_leaks(size): fail the test if one traceback still "
                    "holds more than size after it (fasttracemalloc)")
-    measure_all = config.getoption("fasttracemalloc")
+    measure_all = (config.getoption("fasttracemalloc")
+                   or config.getini("fasttracemalloc"))
     if not measure_all and config.pluginmanager.hasplugin("memray"):
         return  # the markers are pytest-memray's; see the top comment
     config.pluginmanager.register(_Measurer(config, measure_all),

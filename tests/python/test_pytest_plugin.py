@@ -335,6 +335,11 @@ def test_nothing_traced_without_flag(run, pytester):
     result = run("--fasttracemalloc")
     result.assert_outcomes(failed=1)
     assert "fasttracemalloc report" in result.stdout.str()
+    # or when the ini file asks for it
+    pytester.makeini("[pytest]\nfasttracemalloc = true\n")
+    result = run()
+    result.assert_outcomes(failed=1)
+    assert "fasttracemalloc report" in result.stdout.str()
 
 
 # the builtin stand-in (FASTTRACEMALLOC_BACKEND=builtin) IS the builtin
