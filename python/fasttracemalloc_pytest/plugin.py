@@ -99,10 +99,13 @@ Design decisions:
   the blocks still held after the call (globals, caches), and the
   message says which.  Blocks the test freed before returning are in the
   peak but in no list.
-* Sizes are printed with one decimal in the largest binary unit that
+* Sizes are printed as the package's progress lines print them
+  (fasttracemalloc._progress): one decimal in the largest binary unit that
   keeps the number >= 1 ("10.0 MiB", "117.2 KiB", "512 B"), the units the
-  markers accept.  Not the stdlib's tracemalloc._format_size (report.py's):
-  it prints 5 MiB as "5120 KiB", hard to hold against a "5 MB" limit.
+  markers accept.  Not the stdlib's tracemalloc._format_size (the text
+  reports'): it prints 5 MiB as "5120 KiB", hard to hold against a
+  "5 MB" limit.  Only called once a test was measured, when the package
+  is imported anyway.
 * pytest-xdist: not tested.  Each worker would measure and check its own
   tests; the end-of-run report is printed by the controlling process,
   which measured nothing ("no test was measured").
@@ -149,19 +152,11 @@ def parse_size(text):
 
 
 def format_size(size):
-    """A size as people read it: one decimal in the largest binary unit
-    that keeps the number >= 1 ("10.0 MiB", "117.2 KiB"), whole bytes
-    under 1 KiB ("512 B")."""
-    if abs(size) < 1024:
-        return "%d B" % size
-    for unit in ("KiB", "MiB", "GiB"):
-        size /= 1024
-        if abs(size) < 1024:
-            break
-    else:
-        unit = "TiB"
-        size /= 1024
-    return "%.1f %s" % (size, unit)
+    """A size as people read it: the package's progress-line convention,
+    one decimal in the largest binary unit that keeps the number >= 1
+    ("10.0 MiB", "117.2 KiB"), whole bytes under 1 KiB ("512 B")."""
+    from fasttracemalloc._progress import _size
+    return _size(size)
 
 
 MAX_NFRAME = 65535  # tracemalloc's (and the engine's) start() limit

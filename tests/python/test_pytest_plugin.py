@@ -28,8 +28,7 @@ MIB = 1 << 20
 # besides the bytearray (frames, the list slot, gc).
 TOLERANCE = MIB // 20 + 64 * 1024
 
-_UNIT = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30,
-         "TiB": 1 << 40}
+_UNIT = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
 
 
 def _entry_point_installed():
@@ -78,7 +77,7 @@ def report_part(output, title):
     start = output.index(title)
     part = {}
     for line in output[start:].splitlines()[1:]:
-        found = re.match(r"\s+([\d.]+ (?:B|KiB|MiB|GiB|TiB))\s+(\S+)", line)
+        found = re.match(r"\s+([\d.]+ (?:B|KiB|MiB|GiB))\s+(\S+)", line)
         if found is None:
             break
         part[found.group(2)] = bytes_of(found.group(1))
@@ -109,8 +108,6 @@ def test_format_size():
     assert format_size(5 * MIB) == "5.0 MiB"
     assert format_size(10 * MIB + 60 * 1024) == "10.1 MiB"
     assert format_size(3 << 30) == "3.0 GiB"
-    assert format_size(2048 << 30) == "2.0 TiB"
-    assert format_size(-1536) == "-1.5 KiB"
 
 
 def test_limit_memory(run, pytester):
