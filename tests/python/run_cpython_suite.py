@@ -24,9 +24,12 @@ except:
     from 3.13 the engine re-stamps through the public
     PyRefTracer_SetTracer, and the test runs.
 
-Not run here: TestCommandLine (it tests the builtin's own -X tracemalloc /
-PYTHONTRACEMALLOC switch; each of its cases is ported to fasttracemalloc's
-switch in tests/python/test_switch.py).  TestCAPI's tests may not be
+TestCommandLine runs too: it tests the builtin's own -X tracemalloc /
+PYTHONTRACEMALLOC switch in child processes (so the builtin there), which
+install() in this process must not disturb; each of its cases is also
+ported to fasttracemalloc's switch in tests/python/test_switch.py.  With
+it, the selection is the whole file, as CPython runs it (48 tests on
+3.11).  TestCAPI's tests may not be
 skipped: the runner fails if _testcapi cannot be imported (a test skipped
 for "need _testcapi" would count as passed).
 
@@ -39,7 +42,7 @@ import fasttracemalloc
 from fasttracemalloc import _backend
 
 CLASSES = ("TestTraceback", "TestTracemallocEnabled", "TestSnapshot",
-           "TestFilters", "TestCAPI")
+           "TestFilters", "TestCommandLine", "TestCAPI")
 
 
 def excluded():
@@ -68,9 +71,7 @@ def newref_rebound():
     finally:
         if not was_tracing:
             fasttracemalloc.stop()
-NOT_RUN = {
-    "TestCommandLine": "tests the builtin's switch; ported in test_switch.py",
-}
+NOT_RUN = {}
 
 
 def expected_test_count():
