@@ -7,7 +7,8 @@
 #
 # Compares, on the same machine in the same run, untraced / builtin
 # tracemalloc (nframe 1, 25) / fasttracemalloc (nframe 1, 25, through its
-# FASTTRACEMALLOC=N start-up switch) / memray --trace-python-allocators on
+# FASTTRACEMALLOC=N start-up switch; sampled at nframe 25 with a 512 KiB
+# mean, FASTTRACEMALLOC=25,sample=512k) / memray --trace-python-allocators on
 # the suite's own workloads (bench/overhead/wl_*.py), pyperformance's
 # benchmarks through pyperf, and two real threaded web servers, and writes
 # bench/results/<date>-<host>[-quick].{md,json,png}, printing the tables.
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --python) python=$2; shift 2 ;;
         --python=*) python=${1#--python=}; shift ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) runner_args+=("$1"); shift ;;
     esac
 done

@@ -22,7 +22,7 @@ RESULT_PREFIX = "BENCH_RESULT "
 def tracer_state():
     """Describe the tracer active in this process, without importing any."""
     state = {"builtin": False, "builtin_nframe": 0, "ftm": False,
-             "ftm_nframe": 0, "memray": "memray" in sys.modules}
+             "ftm_nframe": 0, "ftm_sampling": 0, "memray": "memray" in sys.modules}
     try:
         import _tracemalloc  # compiled into the interpreter: no side effect
         if _tracemalloc.is_tracing():
@@ -36,6 +36,11 @@ def tracer_state():
             if ftm.is_tracing():
                 state["ftm"] = True
                 state["ftm_nframe"] = ftm.get_traceback_limit()
+                # mean bytes between samples, 0 when tracing exactly
+                # (called once, after the timed region: it may load the
+                # package's small _sampling module)
+                get = getattr(ftm, "get_sampling", None)
+                state["ftm_sampling"] = get() if get is not None else 0
         except Exception as exc:  # report, never hide, a broken package
             state["ftm_error"] = repr(exc)
     return state

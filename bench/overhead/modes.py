@@ -1,7 +1,9 @@
 """The tracing modes the overhead suite compares, and how to start each.
 
 Owns: the list of modes (untraced; builtin tracemalloc at nframe 1 and 25;
-fasttracemalloc at nframe 1 and 25 through its start-up switch; memray with
+fasttracemalloc at nframe 1 and 25 through its start-up switch, and in its
+sampled mode at nframe 25 with a 512 KiB mean (issue 12 part 2) through the
+same switch, ``FASTTRACEMALLOC=25,sample=512k``; memray with
 --trace-python-allocators), the command line and environment that start a
 fresh interpreter in each, the availability probe (a mode whose tool is not
 installed, or whose switch does not actually start tracing, is reported as
@@ -28,8 +30,10 @@ SCRUBBED_ENV = ("PYTHONTRACEMALLOC", FTM_ENV, "PYTHONMALLOC", "PYTHONDEVMODE",
 class Mode:
     key: str              # "untraced", "builtin@1", "ftm@25", "memray"
     label: str            # for tables and the chart
-    kind: str             # "none" | "builtin" | "ftm" | "memray"
+    kind: str             # "none" | "builtin" | "ftm" | "ftm-sampled"
+    #                       | "memray"
     nframe: int = 0
+    sample: int = 0       # ftm-sampled: mean bytes between samples
     available: bool = True
     why: str = ""         # reason when not available
     notes: list = field(default_factory=list)
@@ -44,8 +48,8 @@ class Mode:
             argv = [python, *target]
         elif self.kind == "builtin":
             argv = [python, "-X", f"tracemalloc={self.nframe}", *target]
-        elif self.kind == "ftm":
-            env[FTM_ENV] = str(self.nframe)
+        elif self.kind in ("ftm", "ftm-sampled"):
+            env[FTM_ENV] = self.switch_value()
             argv = [python, *target]
         elif self.kind == "memray":
             out = os.path.join(tmpdir, f"memray-{os.getpid()}-{serial}.bin")
@@ -56,6 +60,15 @@ class Mode:
         else:
             raise ValueError(self.kind)
         return argv, env
+
+    def switch_value(self):
+        """The FASTTRACEMALLOC value that starts this mode ("25",
+        "25,sample=512k")."""
+        if self.kind != "ftm-sampled":
+            return str(self.nframe)
+        mean = self.sample
+        text = f"{mean // 1024}k" if mean % 1024 == 0 else str(mean)
+        return f"{self.nframe},sample={text}"
 
     def check(self, tracer):
         """Return None if the run's reported tracer state matches the mode,
@@ -70,16 +83,28 @@ class Mode:
         elif self.kind == "builtin":
             if not builtin or tracer.get("builtin_nframe") != self.nframe:
                 return f"builtin not tracing at nframe {self.nframe}: {tracer}"
-        elif self.kind == "ftm":
+        elif self.kind in ("ftm", "ftm-sampled"):
             if not ftm or tracer.get("ftm_nframe") != self.nframe:
                 return (f"fasttracemalloc not tracing at nframe {self.nframe}: "
                         f"{tracer}")
+            # exact modes must not sample; the sampled one must sample at
+            # its mean (a report without the field is one that did not say)
+            if tracer.get("ftm_sampling", 0 if self.sample == 0 else None) \
+                    != self.sample:
+                return (f"fasttracemalloc sampling "
+                        f"{tracer.get('ftm_sampling')!r}, expected "
+                        f"{self.sample}: {tracer}")
             if builtin:
                 return "the builtin tracemalloc is tracing too"
         elif self.kind == "memray":
             if not tracer.get("memray"):
                 return "memray not loaded in the process"
         return None
+
+
+# Issue 12 part 2's production mode: nframe 25, a sample every 512 KiB on
+# average (fasttracemalloc.start_sampled's default mean).
+SAMPLED_KEY = "ftm-sampled@25"
 
 
 def child_env():
@@ -95,6 +120,8 @@ def all_modes():
         Mode("builtin@25", "builtin nframe=25", "builtin", 25),
         Mode("ftm@1", "fasttracemalloc nframe=1", "ftm", 1),
         Mode("ftm@25", "fasttracemalloc nframe=25", "ftm", 25),
+        Mode(SAMPLED_KEY, "fasttracemalloc sampled nframe=25, 512 KiB",
+             "ftm-sampled", 25, sample=512 * 1024),
         Mode("memray", "memray --trace-python-allocators", "memray"),
     ]
 
@@ -118,16 +145,17 @@ def _probe(python, code, env, timeout=60):
 _FTM_SWITCH_PROBE = """
 import sys, _tracemalloc
 m = sys.modules.get('fasttracemalloc')
-print(m is not None and bool(m.is_tracing()),
-      m.get_traceback_limit() if m is not None and m.is_tracing() else 0,
-      bool(_tracemalloc.is_tracing()))
+on = m is not None and bool(m.is_tracing())
+print(on, m.get_traceback_limit() if on else 0,
+      bool(_tracemalloc.is_tracing()),
+      m.get_sampling() if on and hasattr(m, 'get_sampling') else 0)
 """
 
 
 def detect(modes, python):
     """Mark the modes that cannot run with this interpreter as unavailable."""
     for mode in modes:
-        if mode.kind == "ftm":
+        if mode.kind in ("ftm", "ftm-sampled"):
             out, err = _probe(python, "import fasttracemalloc", child_env())
             if out is None:
                 mode.available = False
@@ -135,12 +163,15 @@ def detect(modes, python):
                 mode.notes.append(f"import fasttracemalloc: {err}")
                 continue
             env = child_env()
-            env[FTM_ENV] = str(mode.nframe)
+            env[FTM_ENV] = mode.switch_value()
             out, err = _probe(python, _FTM_SWITCH_PROBE, env)
-            expected = f"True {mode.nframe} False"
+            # tracing, at the mode's depth, builtin off, sampling exactly at
+            # the mode's mean (0: exact)
+            expected = f"True {mode.nframe} False {mode.sample}"
             if out != expected:
                 mode.available = False
-                mode.why = f"n/a (switch {FTM_ENV}={mode.nframe} not working)"
+                mode.why = (f"n/a (switch {FTM_ENV}={mode.switch_value()} "
+                            "not working)")
                 mode.notes.append(f"probe printed {out!r}, expected "
                                   f"{expected!r} {err}".strip())
         elif mode.kind == "memray":

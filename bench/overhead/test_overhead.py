@@ -104,6 +104,11 @@ def test_mode_commands():
     assert argv == ["py", "-X", "tracemalloc=25", "s.py", "a=1"]
     argv, env = by_key["ftm@1"].command("py", ["s.py"], "/tmp")
     assert argv == ["py", "s.py"] and env[modes.FTM_ENV] == "1"
+    argv, env = by_key[modes.SAMPLED_KEY].command("py", ["s.py"], "/tmp")
+    assert argv == ["py", "s.py"]
+    assert env[modes.FTM_ENV] == "25,sample=512k"
+    odd = modes.Mode("s", "s", "ftm-sampled", 3, sample=1000)
+    assert odd.switch_value() == "3,sample=1000"
     argv, env = by_key["memray"].command("py", ["-c", "pass"], "/tmp", 7)
     assert argv[:5] == ["py", "-m", "memray", "run",
                         "--trace-python-allocators"]
@@ -132,6 +137,27 @@ def test_mode_check_rejects_the_wrong_tracer():
         dict(off, ftm=True, ftm_nframe=25, builtin=True,
              builtin_nframe=25)) is not None
     assert by_key["memray"].check(off) is not None
+
+
+def test_mode_check_tells_sampled_from_exact_tracing():
+    by_key = {m.key: m for m in modes.all_modes()}
+    sampled = by_key[modes.SAMPLED_KEY]
+    assert (sampled.kind, sampled.nframe, sampled.sample) == \
+        ("ftm-sampled", 25, 524288)
+    off = {"builtin": False, "ftm": False, "memray": False}
+    exact25 = dict(off, ftm=True, ftm_nframe=25, ftm_sampling=0)
+    sampled25 = dict(exact25, ftm_sampling=524288)
+    assert sampled.check(sampled25) is None
+    assert "sampling 0, expected 524288" in sampled.check(exact25)
+    assert sampled.check(dict(sampled25, ftm_sampling=4096)) is not None
+    assert sampled.check(dict(sampled25, ftm_nframe=1)) is not None
+    assert sampled.check(off) is not None
+    # a report that does not say whether it samples is no sampled run ...
+    unsaid = {k: v for k, v in sampled25.items() if k != "ftm_sampling"}
+    assert sampled.check(unsaid) is not None
+    # ... and the exact modes reject a sampling tracer
+    assert by_key["ftm@25"].check(exact25) is None
+    assert "expected 0" in by_key["ftm@25"].check(sampled25)
 
 
 def test_at_depth_is_exact():
@@ -240,6 +266,9 @@ def test_pyperf_launcher_puts_the_workers_in_the_mode():
     assert "exec /v/bin/python \"$@\"" in text
     text = launcher("memray")
     assert "-m memray run --trace-python-allocators" in text
+    text = launcher(modes.SAMPLED_KEY)
+    assert "export FASTTRACEMALLOC=25,sample=512k" in text
+    assert "exec /v/bin/python \"$@\"" in text
     text = launcher("untraced")
     assert "unset FASTTRACEMALLOC" in text and "-X" not in text
     for key in ("untraced", "ftm@25", "memray"):
@@ -339,6 +368,25 @@ def test_pyperformance_geomean_worst_and_targets():
     assert "worst target ≤2x: **missed**" in text
 
 
+def test_sampled_mode_targets_in_the_report():
+    key = modes.SAMPLED_KEY
+    data = pyperf_data({"a": {"untraced": [1.0], key: [1.02]},
+                        "b": {"untraced": [1.0], key: [1.10]}})
+    view = report.View(data)
+    mean = report.pyperformance_geomeans(view)[key][0]
+    assert mean == pytest.approx((1.02 * 1.10) ** 0.5)  # 1.059
+    assert "target ≤1.05x: **missed** (1.01x off)" in report.render(view)
+    assert "met" in report.issue_cell("pyperformance", key, 1.04)
+    for wl in ("flask", "httpserver200", "server"):
+        assert "**met**" in report.issue_cell(wl, key, 96.0)
+        assert "**missed**" in report.issue_cell(wl, key, 94.0)
+    data = fake_data("flask", True, {"untraced": [1000.0], key: [970.0]})
+    text = report.render(report.View(data))
+    label = report.View(data).mode_by_key[key]["label"]
+    assert f"| {label} | 970 |" in text and "97.0%" in text
+    assert "target ≥95% kept: **met**" in text
+
+
 def test_report_of_a_subset_of_modes():  # runner.py --modes untraced,ftm@25
     data = pyperf_data({"a": {"untraced": [1.0], "ftm@25": [1.1]}})
     data["modes"] = [m for m in data["modes"]
@@ -407,6 +455,48 @@ def test_a_pyperf_worker_in_the_wrong_tracer_is_an_error(monkeypatch):
     assert results["builtin@1"]["extras"][0]["tracer"]["builtin_nframe"] == 1
     assert results["ftm@1"]["samples"] == []
     assert "invalid run: worker pid" in results["ftm@1"]["errors"][0]
+
+
+def python_with_fasttracemalloc():
+    """This interpreter if it has fasttracemalloc, else a suite venv's."""
+    import glob
+    import subprocess
+    candidates = [sys.executable] + sorted(glob.glob(os.path.join(
+        HERE, "..", ".venv-*", "bin", "python")))
+    for python in candidates:
+        if subprocess.run([python, "-c", "import fasttracemalloc"],
+                          capture_output=True, cwd=HERE).returncode == 0:
+            return python
+    pytest.skip("no interpreter with fasttracemalloc (run "
+                "bench/run_overhead.sh once)")
+
+
+def test_sampled_and_exact_runs_cannot_pass_for_each_other():
+    python = python_with_fasttracemalloc()
+    by_key = {m.key: m for m in modes.detect(modes.all_modes(), python)}
+    sampled = by_key[modes.SAMPLED_KEY]
+    assert sampled.available, sampled.notes  # the probe saw 512 KiB
+    size = dict(runner.SIZES["quick"], churn_iters=200, runs=1)
+    cases = [c for c in runner.build_cases(size, ["churn"])
+             if "1 thread" in c.name]
+    # claims sampled, traces exactly
+    fake_sampled = modes.Mode("fake-sampled", "x", "ftm-sampled", 25,
+                              sample=512 * 1024)
+    fake_sampled.switch_value = lambda: "25"
+    # claims exact, samples
+    fake_exact = modes.Mode("fake-exact", "x", "ftm", 25)
+    fake_exact.switch_value = lambda: "25,sample=512k"
+    with tempfile.TemporaryDirectory() as tmp:
+        suite = runner.Suite(python, size, [sampled, fake_sampled,
+                                            fake_exact], cases, tmp)
+        suite.run()
+    results = cases[0].results
+    ok = results[modes.SAMPLED_KEY]
+    assert ok["errors"] == [] and len(ok["samples"]) == 1
+    assert ok["extras"][0]["tracer"]["ftm_sampling"] == 524288
+    for key in ("fake-sampled", "fake-exact"):
+        assert results[key]["samples"] == []
+        assert "invalid run" in results[key]["errors"][0]
 
 
 def test_ftscale_cases_and_scaling_table():
