@@ -260,6 +260,37 @@ def test_errors_and_switch(stopped):
     del block, block2
 
 
+def test_fork_child_keeps_the_thread(attributing):
+    """After fork() the child's thread keeps its tag, as threading keeps
+    its Thread object (whose native_id stays the parent's): the child's
+    allocations count under MainThread, alive."""
+    parent_tag = fasttracemalloc._engine._current_thread_tag()
+    assert parent_tag != 0
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report through the pipe, never return to pytest
+        status = 1
+        try:
+            block = bytearray(333_333)
+            stats = {st.thread.tag: st for st
+                     in fasttracemalloc.thread_statistics()}
+            mine = stats.get(parent_tag)
+            ok = (fasttracemalloc._engine._current_thread_tag() == parent_tag
+                  and mine is not None and mine.thread.alive
+                  and mine.thread.name == "MainThread"
+                  and mine.size >= bytearray_block(333_333))
+            os.write(w, b"ok" if ok else repr(stats).encode())
+            status = 0
+            del block
+        finally:
+            os._exit(status)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        report = f.read()
+    _, status = os.waitpid(pid, 0)
+    assert status == 0 and report == b"ok", report
+
+
 def new_tracebacks(nthreads, attribute):
     """Tracebacks the pool gains when nthreads threads run the same code
     one after the other, after one thread ran it once."""
