@@ -42,7 +42,6 @@ Threads: any thread may call these; the name bookkeeping is guarded by a
 lock.
 """
 
-import array
 import threading
 from collections import namedtuple
 
@@ -187,22 +186,16 @@ def take_thread_snapshot():
         raise RuntimeError(_NOT_TRACING)
     get_sampling = getattr(_engine, "_get_sampling", None)
     mean = get_sampling() if get_sampling is not None else 0
-    traces, raw = _engine._get_thread_traces()
+    traces, tags = _engine._get_thread_traces()
     snapshot = Snapshot(traces, _engine.get_traceback_limit())
     if mean:
         snapshot.sample_mean_bytes = mean
-    arr = array.array("I")
-    arr.frombytes(raw)  # native uint32s (the extension's)
-    del raw
     _backend.suspend()  # scratch: untraced, as in statistics()
     try:
-        one = {}
-        used = {one.setdefault(tag, tag) for tag in arr}
+        used = set(tags)
         infos = _thread_infos()
     finally:
         _backend.resume()
-    # what the caller keeps is traced, as the traces list is
-    tags = [one[tag] for tag in arr]
     snapshot.threads = tuple((i.tag, i.ident, i.native_id, i.name)
                              for tag, i in sorted(infos.items())
                              if tag in used and i.ident is not None)

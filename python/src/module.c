@@ -675,7 +675,7 @@ static PyObject *m_thread_totals(PyObject *Py_UNUSED(mod),
 PyDoc_STRVAR(get_thread_traces_doc,
              "_get_thread_traces($module, /)\n--\n\n"
              "(traces, tags): _get_traces()'s list and, from the same "
-             "instant, a bytes of native uint32 thread tags, one per trace.");
+             "instant, a list of thread tags, one per trace.");
 
 static PyObject *m_get_thread_traces(PyObject *Py_UNUSED(mod),
                                      PyObject *Py_UNUSED(arg))
@@ -683,7 +683,7 @@ static PyObject *m_get_thread_traces(PyObject *Py_UNUSED(mod),
     lock_module();
     if (!tracing) {
         unlock_module();
-        return Py_BuildValue("([]y#)", "", (Py_ssize_t)0);
+        return Py_BuildValue("([][])");
     }
     ftm_snapshot snap;
     if (take_engine_snapshot(&snap) < 0) {

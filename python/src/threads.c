@@ -122,40 +122,57 @@ static uint32_t tag_of(tag_cache *c, ftm_tb_id id)
     return tag;
 }
 
+/* The slot of a tag in per-query arrays of end + 1 slots: tags below end
+ * are themselves, FTMPY_THREAD_OTHER is the last. */
+static inline size_t tag_slot(uint32_t tag, uint_fast32_t end)
+{
+    return tag < end ? tag : (size_t)end;
+}
+
+static uint_fast32_t tags_end(void)
+{
+    /* every tag in a snapshot was given before it was taken */
+    uint_fast32_t end = atomic_load_explicit(&next, memory_order_relaxed);
+    return end > FTMPY_THREADS_MAX + 1 ? FTMPY_THREADS_MAX + 1 : end;
+}
+
 PyObject *ftmpy_threads_tags(const ftm_snapshot *snap)
 {
+    uint_fast32_t end = tags_end();
+    size_t nslot = (size_t)end + 1;
+    PyObject **ints = calloc(nslot, sizeof(*ints)); /* one int per tag */
     tag_cache *c = calloc(1, sizeof(*c));
-    PyObject *b =
-        c == NULL
-            ? NULL
-            : PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(snap->ntraces * 4));
-    if (b == NULL) {
-        free(c);
-        return c == NULL ? PyErr_NoMemory() : NULL;
+    PyObject *list =
+        ints && c ? PyList_New((Py_ssize_t)snap->ntraces) : PyErr_NoMemory();
+    for (size_t i = 0; list != NULL && i < snap->ntraces; i++) {
+        uint32_t tag = tag_of(c, snap->traces[i].tb);
+        size_t k = tag_slot(tag, end);
+        if (ints[k] == NULL &&
+            (ints[k] = PyLong_FromUnsignedLong(tag)) == NULL) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, Py_NewRef(ints[k]));
     }
-    uint32_t *tags = (uint32_t *)PyBytes_AS_STRING(b);
-    for (size_t i = 0; i < snap->ntraces; i++) {
-        tags[i] = tag_of(c, snap->traces[i].tb);
+    for (size_t k = 0; ints != NULL && k < nslot; k++) {
+        Py_XDECREF(ints[k]);
     }
+    free(ints);
     free(c);
-    return b;
+    return list;
 }
 
 PyObject *ftmpy_threads_totals(const ftm_snapshot *snap)
 {
-    /* tags are dense: 0..next-1, plus FTMPY_THREAD_OTHER in the last
-     * slot; every tag in the snapshot was given before it was taken */
-    uint_fast32_t end = atomic_load_explicit(&next, memory_order_relaxed);
-    if (end > FTMPY_THREADS_MAX + 1) {
-        end = FTMPY_THREADS_MAX + 1;
-    }
+    /* tags are dense: 0..end-1, plus FTMPY_THREAD_OTHER (tag_slot) */
+    uint_fast32_t end = tags_end();
     size_t nslot = (size_t)end + 1;
     uint64_t(*sums)[2] = calloc(nslot, sizeof(*sums));
     tag_cache *c = calloc(1, sizeof(*c));
     PyObject *out = sums && c ? PyDict_New() : PyErr_NoMemory();
     for (size_t i = 0; out != NULL && i < snap->ntraces; i++) {
         uint32_t tag = tag_of(c, snap->traces[i].tb);
-        size_t k = tag < end ? tag : end; /* OTHER */
+        size_t k = tag_slot(tag, end);
         sums[k][0] += snap->traces[i].size;
         sums[k][1]++;
     }

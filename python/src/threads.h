@@ -55,8 +55,8 @@ PyObject *ftmpy_threads_table(void);
  * of the snapshot: dict tag -> [size, count]; new reference. */
 PyObject *ftmpy_threads_totals(const ftm_snapshot *snap);
 
-/* The snapshot's tags, one native uint32 per trace, as bytes; new
- * reference. */
+/* The snapshot's tags, one int per trace (one int object per tag), as a
+ * list; new reference. */
 PyObject *ftmpy_threads_tags(const ftm_snapshot *snap);
 
 #endif /* FTMPY_THREADS_H */
