@@ -108,15 +108,27 @@ def _thread_infos():
         if t.ident is not None and not t.is_alive():
             ended[(t.ident, t.native_id)] = t.name
     newest = {}
+    by_ident = {}
     for tag, ident, native in table:
         newest[(ident, native)] = tag
+        by_ident[ident] = tag
+    # A live thread whose (ident, native_id) has no tag takes the newest
+    # tag of its ident: after fork() the child's thread keeps its tag
+    # while threading may give it the child's native id (3.13) or keep
+    # the parent's (3.11).  (A live thread that has not allocated yet
+    # would take a dead thread's tag of the same ident: not guarded.)
+    live_tags = {newest[key]: name for key, name in live.items()
+                 if key in newest}
+    for (ident, native), name in live.items():
+        if (ident, native) not in newest and ident in by_ident:
+            live_tags.setdefault(by_ident[ident], name)
     infos = {}
     with _lock:
         for tag, ident, native in table:
             key = (ident, native)
-            alive = newest[key] == tag and key in live
+            alive = tag in live_tags
             if alive:
-                _names[tag] = live[key]
+                _names[tag] = live_tags[tag]
             elif tag not in _names and newest[key] == tag and key in ended:
                 _names[tag] = ended[key]
             name = _names.get(tag, "<thread %d>" % ident)
