@@ -30,6 +30,11 @@ get_traced_memory() are the builtin's.
 
 Threads: importing is not thread-sensitive; the functions may be called
 from any thread.
+
+PYTEST_DONT_REWRITE: pytest marks the modules of every distribution with a
+pytest11 entry point (ours: the plugin, fasttracemalloc_pytest) for
+assertion rewriting and warns about one already imported, as this package
+is when the start-up switch ran before pytest; nothing here needs it.
 """
 
 from ._backend import engine as _engine

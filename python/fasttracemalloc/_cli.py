@@ -35,7 +35,9 @@ MAX_NFRAME = 65535
 
 USAGE = """\
 python -m fasttracemalloc run [-n NFRAME] [-o SNAPSHOT] [--top N]
-       [--key-type {lineno,filename,traceback}] [--threads]
+       [--key-type {lineno,filename,traceback}] [--live [--live-log FILE]]
+       [--live-socket PATH] [--timeline FILE [--timeline-interval S]]
+       [--threads]
        (script.py | -m module) [args ...]"""
 
 
@@ -76,6 +78,25 @@ def _run_parser():
     parser.add_argument("--key-type", default="lineno",
                         choices=("lineno", "filename", "traceback"),
                         help="how to group the report (default lineno)")
+    parser.add_argument("--live", action="store_true",
+                        help="show current and peak traced memory, the top "
+                             "lines and memory per thread, refreshed every "
+                             "second, while the program runs (its output "
+                             "goes to --live-log)")
+    parser.add_argument("--live-log", default=None,
+                        help="with --live: the program's output (default: "
+                             "SNAPSHOT.log)")
+    parser.add_argument("--timeline", default=None, metavar="FILE",
+                        help="record current and peak traced memory over "
+                             "the run into FILE (chart it with "
+                             "'python -m fasttracemalloc timeline FILE')")
+    parser.add_argument("--timeline-interval", type=float, default=0.1,
+                        metavar="S", help="seconds between timeline samples "
+                                          "(default 0.1)")
+    parser.add_argument("--live-socket", default=None, metavar="PATH",
+                        help="answer live-view requests on this Unix socket "
+                             "(python -m fasttracemalloc live PATH draws "
+                             "them, from another terminal)")
     parser.add_argument("--threads", action="store_true",
                         help="attribute allocations to their thread: the "
                              "snapshot keeps thread information (see "
@@ -88,7 +109,9 @@ def _split(argv):
     options end at the first non-option word (the script) or at -m MODULE."""
     options = []
     i = 0
-    with_value = {"-n", "--nframe", "-o", "--output", "--top", "--key-type"}
+    with_value = {"-n", "--nframe", "-o", "--output", "--top", "--key-type",
+                  "--live-log", "--live-socket", "--timeline",
+                  "--timeline-interval"}
     while i < len(argv):
         arg = argv[i]
         if arg == "-m":
@@ -111,9 +134,23 @@ def _split(argv):
     return options, "error", "a script or -m module is required", []
 
 
+def _step(label, snapshot):
+    """A Progress for one long step over a snapshot's traces."""
+    from ._progress import Progress
+    return Progress("%s %s traces" % (label, "{:,}".format(
+        len(snapshot.traces))), None)
+
+
 def _report(snapshot, key_type, limit, out):
     from .report import noise_filters
-    snapshot = snapshot.filter_traces(noise_filters())
+    with _step("grouping", snapshot):
+        return _report_grouped(snapshot.filter_traces(noise_filters()),
+                               key_type, limit, out)
+
+
+def _report_grouped(snapshot, key_type, limit, out):
+    import tracemalloc
+    fmt = tracemalloc._format_size  # the stdlib's "12.3 KiB" style
     mean = getattr(snapshot, "sample_mean_bytes", 0)
     write = out.write
     if mean:
@@ -124,14 +161,14 @@ def _report(snapshot, key_type, limit, out):
               % mean)
 
         def amount(stat):
-            return ("%.1f KiB +- %.1f KiB (~%.0f blocks, %d samples)"
-                    % (stat.size / 1024, stat.size_stderr / 1024,
+            return ("%s +- %s (~%.0f blocks, %d samples)"
+                    % (fmt(stat.size, False), fmt(stat.size_stderr, False),
                        stat.count, stat.samples))
     else:
         stats = snapshot.statistics(key_type)
 
         def amount(stat):
-            return "%.1f KiB (%d blocks)" % (stat.size / 1024, stat.count)
+            return "%s (%d blocks)" % (fmt(stat.size, False), stat.count)
     write("Top %d %s\n" % (limit, {"lineno": "lines", "filename": "files",
                                    "traceback": "tracebacks"}[key_type]))
     for rank, stat in enumerate(stats[:limit], 1):
@@ -151,10 +188,10 @@ def _report(snapshot, key_type, limit, out):
             write("    %s\n" % source)
     rest = stats[limit:]
     if rest:
-        write("%d other: %.1f KiB\n"
-              % (len(rest), sum(s.size for s in rest) / 1024))
-    write("Total allocated size: %.1f KiB\n"
-          % (sum(s.size for s in stats) / 1024))
+        write("%d other: %s\n"
+              % (len(rest), fmt(sum(s.size for s in rest), False)))
+    write("Total allocated size: %s\n"
+          % fmt(sum(s.size for s in stats), False))
 
 
 def _trim_traceback(tb):
@@ -194,6 +231,11 @@ def _finish(args, out):
     out.flush()
 
 
+def _end_recording(recorder):
+    if recorder is not None:
+        recorder.close()
+
+
 def cmd_run(argv):
     options, kind, target, target_args = _split(argv)
     parser = _run_parser()
@@ -202,6 +244,25 @@ def cmd_run(argv):
         parser.error(target)
     # Resolve the output path now: the program may chdir.
     args.output = os.path.abspath(args.output)
+    if args.live:
+        if args.live_socket:
+            parser.error("--live and --live-socket cannot be combined")
+        from ._live import run_live
+        passed = [o for o in options if o != "--live"]
+        if args.live_log is not None:
+            i = passed.index("--live-log") if "--live-log" in passed else -1
+            if i >= 0:
+                del passed[i:i + 2]
+            else:  # --live-log=FILE
+                passed = [o for o in passed if not o.startswith("--live-log")]
+        target_argv = (["-m", target] if kind == "module" else
+                       ["--", target]) + target_args
+        log = os.path.abspath(args.live_log or args.output + ".log")
+        return run_live(passed, target_argv, log)
+    if args.live_log is not None:
+        parser.error("--live-log needs --live")
+    if not args.timeline_interval > 0:
+        parser.error("--timeline-interval must be > 0")
     if kind == "script":
         if not os.path.exists(target):
             sys.stderr.write("python -m fasttracemalloc run: can't open file "
@@ -216,6 +277,21 @@ def cmd_run(argv):
     import fasttracemalloc
     # Load everything _finish() needs now, so none of it is traced.
     fasttracemalloc.take_snapshot, fasttracemalloc.Snapshot
+    server = None
+    if args.live_socket:
+        from ._live import LiveServer
+        try:
+            server = LiveServer(os.path.abspath(args.live_socket))
+        except OSError as exc:
+            parser.error("cannot listen on %r: %s" % (args.live_socket, exc))
+    recorder = None
+    if args.timeline:
+        from ._timeline import Recorder
+        try:
+            recorder = Recorder(os.path.abspath(args.timeline),
+                                args.timeline_interval)
+        except OSError as exc:
+            parser.error("cannot write %r: %s" % (args.timeline, exc))
     if args.threads:
         fasttracemalloc.take_thread_snapshot
         fasttracemalloc.set_thread_attribution(True)
@@ -240,9 +316,11 @@ def cmd_run(argv):
             program_globals = runpy.run_module(target, run_name="__main__",
                                                alter_sys=True)
     except SystemExit as exc:
+        _end_recording(recorder)
         _finish(args, out)
         raise
     except KeyboardInterrupt:
+        _end_recording(recorder)
         _finish(args, out)
         raise
     except BaseException as exc:
@@ -250,7 +328,10 @@ def cmd_run(argv):
         # the default hook prints exc.__traceback__, so trim it there too
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)
         status = 1
+    _end_recording(recorder)
     _finish(args, out)
+    if server is not None:
+        server.close()
     del program_globals
     return status
 
@@ -259,7 +340,7 @@ def _load(parser, path):
     """Load a snapshot file or exit through parser.error (status 2)."""
     from .report import SnapshotFileError, load_snapshot
     try:
-        return load_snapshot(path)
+        return load_snapshot(path, progress=True)
     except SnapshotFileError as exc:
         parser.error(str(exc))
 
@@ -340,8 +421,10 @@ def cmd_compare(argv):
     old = _load(parser, args.old)
     new = _load(parser, args.new)
     from .report import compare_text
-    sys.stdout.write(compare_text(old, new, args.top, args.key_type,
-                                  args.cumulative))
+    with _step("comparing", new):
+        text = compare_text(old, new, args.top, args.key_type,
+                            args.cumulative)
+    sys.stdout.write(text)
     return 0
 
 
@@ -367,11 +450,12 @@ def cmd_export(argv):
     snapshot = _load(parser, args.snapshot)
     from . import report
     try:
-        if args.format == "pprof":
-            report.to_pprof(snapshot, output)
-        else:
-            report.to_speedscope(snapshot, output,
-                                 name=os.path.basename(args.snapshot))
+        with _step("exporting", snapshot):
+            if args.format == "pprof":
+                report.to_pprof(snapshot, output)
+            else:
+                report.to_speedscope(snapshot, output,
+                                     name=os.path.basename(args.snapshot))
     except OSError as exc:
         parser.error("cannot write %r: %s" % (output, exc))
     sys.stderr.write("fasttracemalloc: %s profile of %d traces written to "
@@ -441,10 +525,11 @@ def cmd_flamegraph(argv):
         names = [os.path.basename(p) for p in args.snapshots]
         args.title = " -> ".join(names)
     try:
-        data = report.to_flamegraph(
-            snapshots[-1], output, old=snapshots[0] if args.diff else None,
-            title=args.title, max_nodes=args.max_nodes,
-            min_percent=args.min_percent)
+        with _step("drawing", snapshots[-1]):
+            data = report.to_flamegraph(
+                snapshots[-1], output,
+                old=snapshots[0] if args.diff else None, title=args.title,
+                max_nodes=args.max_nodes, min_percent=args.min_percent)
     except OSError as exc:
         parser.error("cannot write %r: %s" % (output, exc))
     sys.stderr.write("fasttracemalloc: flame graph%s of %d traces "
@@ -452,6 +537,109 @@ def cmd_flamegraph(argv):
                      % (" diff" if args.diff else "",
                         len(snapshots[-1].traces),
                         data["info"]["nodes_kept"], output))
+    return 0
+
+
+def cmd_live(argv):
+    """Draw the live view of a program started with
+    ``run --live-socket PATH``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fasttracemalloc live",
+        description="Show, refreshed every second, the current and peak "
+                    "traced memory, the top lines and memory per thread of "
+                    "a program started with 'run --live-socket PATH'.")
+    parser.add_argument("socket", help="the PATH given to --live-socket")
+    parser.add_argument("--interval", type=float, default=1.0,
+                        help="seconds between refreshes (default 1)")
+    args = parser.parse_args(argv)
+    if not args.interval > 0:
+        parser.error("--interval must be > 0")
+    from ._live import view
+    try:
+        last = view(args.socket, interval=args.interval, connect_timeout=0)
+    except KeyboardInterrupt:
+        return 0
+    if last is None:
+        parser.error("no program answers on %r" % args.socket)
+    sys.stdout.write("fasttracemalloc live: the program went away\n")
+    return 0
+
+
+def cmd_timeline(argv):
+    """Chart a timeline recorded by ``run --timeline FILE``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fasttracemalloc timeline",
+        description="Write the current and peak traced memory recorded by "
+                    "'run --timeline FILE' as a chart: one self-contained "
+                    "HTML page (an SVG, no script, no network).")
+    parser.add_argument("timeline", help="the file --timeline wrote")
+    parser.add_argument("-o", "--output",
+                        help="output file (default: TIMELINE.html)")
+    parser.add_argument("--title", help="the page's title")
+    args = parser.parse_args(argv)
+    from ._timeline import TimelineError, write_chart
+    output = args.output or args.timeline + ".html"
+    try:
+        samples = write_chart(args.timeline, output, args.title)
+    except TimelineError as exc:
+        parser.error(str(exc))
+    except OSError as exc:
+        parser.error(str(exc))
+    sys.stderr.write("fasttracemalloc: chart of %d samples written to %s\n"
+                     % (len(samples), output))
+    return 0
+
+
+def _pid(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a process id: %r" % text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("not a process id: %r" % text)
+    return value
+
+
+def cmd_attach(argv, action):
+    """attach / detach / snapshot PID: tracing in a running process
+    (3.14+, sys.remote_exec; see _attach)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fasttracemalloc %s" % action,
+        description={
+            "attach": "Start tracing in a running Python 3.14+ process "
+                      "(which must be able to import fasttracemalloc).",
+            "detach": "Stop tracing in a process attached to before.",
+            "snapshot": "Write a snapshot of a running process that is "
+                        "being traced (started with attach, run or the "
+                        "start-up switch)."}[action])
+    parser.add_argument("pid", type=_pid, help="the process id")
+    if action == "attach":
+        parser.add_argument("-n", "--nframe", type=_nframe, default=1,
+                            help="frames stored per traceback (default 1)")
+    if action == "snapshot":
+        parser.add_argument("-o", "--output", default=None,
+                            help="snapshot file (default: "
+                                 "fasttracemalloc-PID.snapshot)")
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="seconds to wait for the process (default 30)")
+    args = parser.parse_args(argv)
+    from . import _attach
+    try:
+        if action == "attach":
+            res = _attach.attach(args.pid, args.nframe, args.timeout)
+            sys.stdout.write("fasttracemalloc: process %d is tracing with "
+                             "nframe=%d\n" % (args.pid, res["nframe"]))
+        elif action == "detach":
+            _attach.detach(args.pid, args.timeout)
+            sys.stdout.write("fasttracemalloc: process %d stopped tracing\n"
+                             % args.pid)
+        else:
+            out = args.output or "fasttracemalloc-%d.snapshot" % args.pid
+            _attach.snapshot(args.pid, out, args.timeout)
+            sys.stdout.write("fasttracemalloc: snapshot of process %d "
+                             "written to %s\n" % (args.pid, out))
+    except _attach.AttachError as exc:
+        parser.error(str(exc))
     return 0
 
 
@@ -469,6 +657,14 @@ Commands:
            (see 'export --help')
   flamegraph  write a saved snapshot (or two, --diff) as a flame graph in
            one self-contained HTML file (see 'flamegraph --help')
+  live     draw, every second, the traced memory of a program started with
+           'run --live-socket PATH' (see 'live --help'; 'run --live' does
+           both in one terminal)
+  timeline chart the traced memory over time that 'run --timeline FILE'
+           recorded (see 'timeline --help')
+  attach PID / detach PID / snapshot PID
+           start or stop tracing in a running Python 3.14+ process, or
+           write a snapshot of it, from outside (sys.remote_exec)
 """
 
 
@@ -489,8 +685,15 @@ def main(argv=None):
         return cmd_export(rest)
     if command == "flamegraph":
         return cmd_flamegraph(rest)
+    if command == "live":
+        return cmd_live(rest)
+    if command in ("attach", "detach", "snapshot"):
+        return cmd_attach(rest, command)
+    if command == "timeline":
+        return cmd_timeline(rest)
     sys.stderr.write("python -m fasttracemalloc: unknown command %r "
-                     "(expected 'run', 'report', 'compare', 'export' or "
-                     "'flamegraph')\n"
+                     "(expected 'run', 'report', 'compare', 'export', "
+                     "'flamegraph', 'live', 'timeline', 'attach', "
+                     "'detach' or 'snapshot')\n"
                      % command)
     return 2

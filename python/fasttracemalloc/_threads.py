@@ -67,9 +67,17 @@ memory traced while attribution was off), threading.get_ident() and OS
 native id (None for the special tags), its last known name, and whether it
 was alive at the query."""
 
-ThreadStatistic = namedtuple("ThreadStatistic", "thread size count")
-ThreadStatistic.__doc__ = """Live traced memory of one thread: a ThreadInfo,
-the total size in bytes and the number of blocks."""
+class ThreadStatistic(namedtuple("ThreadStatistic", "thread size count")):
+    """Live traced memory of one thread: a ThreadInfo, the total size in
+    bytes and the number of blocks; ``name``, ``ident``, ``tag`` and
+    ``alive`` are the thread's (what the live view reads)."""
+
+    __slots__ = ()
+
+    name = property(lambda self: self.thread.name)
+    ident = property(lambda self: self.thread.ident)
+    tag = property(lambda self: self.thread.tag)
+    alive = property(lambda self: self.thread.alive)
 
 _lock = threading.Lock()  # guards _names
 _names = {}           # tag -> last known name

@@ -54,15 +54,24 @@ def noise_filters():
     )
 
 
-def load_snapshot(path):
+def load_snapshot(path, progress=False):
     """Load a snapshot file written by ``run`` or by ``Snapshot.dump()`` of
     either module, safely: the file may come from anyone (``_safeload``
     refuses every pickle that names anything but tracemalloc's own classes,
-    and checks the contents), unlike ``Snapshot.load``, which unpickles."""
+    and checks the contents), unlike ``Snapshot.load``, which unpickles.
+    ``progress=True`` shows the read's progress on stderr if it is a
+    terminal and the read takes more than a second (``_progress``)."""
     from . import _safeload
     from ._snapshot import Snapshot
+    steps = None
+    if progress:
+        from ._progress import Progress
+        name = os.path.basename(str(path))
+
+        def steps(step, total, unit):
+            return Progress("%s %s" % (step, name), total, unit)
     try:
-        plain = _safeload.load(path)
+        plain = _safeload.load(path, steps)
     except OSError as exc:
         raise SnapshotFileError("cannot read %r: %s" % (str(path), exc))
     except _safeload.UnsafeSnapshotError as exc:

@@ -98,9 +98,11 @@
  * through its PLT: a shared libpython built with semantic interposition
  * (pyenv 3.11.7 and 3.12.1: every call, 68 + 5 call sites, goes through
  * the PLT, none is direct).  A static executable (Debian's
- * /usr/bin/python3.11) calls its own copy directly: only extensions'
- * calls are reached there, free-list objects keep their block's first
- * traceback, and newref_rebound (below) stays false.  newref_rebound
+ * /usr/bin/python3.11) calls its own copy directly (LTO inlined it into
+ * every caller): only extensions' calls are reached here, newref_rebound
+ * (below) stays false, and newref_patch.c re-stamps there instead by
+ * patching the entry of _PyTraceMalloc_NewReference (elsewhere free-list
+ * objects keep their block's first traceback).  newref_rebound
  * becomes true once a slot of the object that DEFINES the function was
  * rewritten.  Cost: one more indirect call per object creation, also
  * after stop() (slots are never restored); while tracing, one capture
@@ -675,21 +677,20 @@ static int do_rebind(void)
 
 #endif /* FTMPY_CAN_REBIND */
 
-/* 3.11/3.12, after a scan: if the interpreter's own _Py_NewReference
- * calls do not reach our wrapper, count the start() (newref_refusals).
- * No warning: on a static interpreter (Debian's python3.11, the most
- * common 3.11 on Debian 12) it would fire in every traced process, and a
+int ftmpy_capi_newref_home(void)
+{
+    return atomic_load_explicit(&st_newref_home, memory_order_relaxed);
+}
+
+/* A start() that re-stamps neither through the GOT nor through
+ * newref_patch.c.  No warning: on a static interpreter other than the one
+ * newref_patch.c knows it would fire in every traced process, and a
  * warning at start() perturbs what is traced (the warnings machinery
  * fills free lists and caches right before the session) and what the
  * program prints; _stats() and the README say it instead. */
-static void newref_check(void)
+void ftmpy_capi_newref_refused(void)
 {
-#if PY_VERSION_HEX < 0x030D0000
-    if (!atomic_load_explicit(&st_newref_home, memory_order_relaxed)) {
-        atomic_fetch_add_explicit(&st_newref_refusals, 1,
-                                  memory_order_relaxed);
-    }
-#endif
+    atomic_fetch_add_explicit(&st_newref_refusals, 1, memory_order_relaxed);
 }
 
 int ftmpy_capi_rebind(void)
@@ -699,7 +700,6 @@ int ftmpy_capi_rebind(void)
             /* out of memory: left as it was, the next start() retries */
             PyErr_Clear();
         }
-        newref_check();
         return 0;
     }
     atomic_fetch_add_explicit(&st_refusals, 1, memory_order_relaxed);
@@ -712,7 +712,6 @@ int ftmpy_capi_rebind(void)
                          reason) < 0) {
         return -1;
     }
-    newref_check();
     return 1;
 }
 

@@ -37,6 +37,12 @@ int ftmpy_capi_rebind(void);
  * _capi_rebind() (a scan now; tests and benchmarks) to `mod`. */
 int ftmpy_capi_add_functions(PyObject *mod);
 
+/* 3.11/3.12: whether the interpreter's own _Py_NewReference calls reach
+ * our wrapper through a rewritten GOT slot (newref_rebound); and count a
+ * start() that re-stamps no free-list object (newref_refusals).  GIL. */
+int ftmpy_capi_newref_home(void);
+void ftmpy_capi_newref_refused(void);
+
 /* Add the capi_* counters to a _stats() dict.  0, or -1 with an
  * exception set. */
 int ftmpy_capi_stats_into(PyObject *dict);

@@ -128,9 +128,10 @@
  * same function (ftmpy_hooks_new_object) is reached from a wrapper of
  * _Py_NewReference that capi_rebind.c installs in the GOT slots of
  * libpython and of the extensions, where the interpreter calls it through
- * its PLT (a shared libpython); where it does not (a static executable,
- * as Debian's), free-list reuse keeps the block's first traceback and
- * _stats()["newref_rebound"] says so (README).
+ * its PLT (a shared libpython), and from newref_patch.c's patch of
+ * _PyTraceMalloc_NewReference on Debian's static python3.11; elsewhere
+ * free-list reuse keeps the block's first traceback and _stats() says so
+ * (README).
  *
  * C API (capi_rebind.c).  ftmpy_hooks_track/untrack record
  * PyTraceMalloc_Track/Untrack in the caller's domain: Track captures like

@@ -66,6 +66,8 @@
 #include "filenames.h"
 #include "frames.h"
 #include "hooks.h"
+#include "newref_patch.h"
+#include "pickle_scan.h"
 #include "resolve.h"
 #include "sampled.h"
 #include "shapes.h"
@@ -225,6 +227,15 @@ static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
     if (ftmpy_capi_rebind() < 0) {
         return NULL;
     }
+#if PY_VERSION_HEX < 0x030D0000
+    /* Free-list re-stamping: the GOT route (capi_rebind.c), else the
+     * static-executable patch (newref_patch.c), else counted.  Before the
+     * session (what it imports is not traced): until the hooks trace, the
+     * patch's functions answer as the builtin does while not tracing. */
+    if (!ftmpy_capi_newref_home() && ftmpy_newref_patch_start() != 0) {
+        ftmpy_capi_newref_refused();
+    }
+#endif
     lock_module();
     if (tracing) {
         unlock_module();
@@ -233,6 +244,7 @@ static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
     if (mean != 0 &&
         ftmpy_sampled_configure(mean, seed, record_all, restamp) < 0) {
         unlock_module();
+        ftmpy_newref_patch_stop();
         return PyErr_NoMemory();
     }
     ftm_config cfg = {0, FTM_MEM_AUTO};
@@ -253,6 +265,7 @@ static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
     if (rc != FTM_OK) {
         ftmpy_sampled_disable();
         unlock_module();
+        ftmpy_newref_patch_stop();
         if (rc == FTM_ENOMEM) {
             return PyErr_NoMemory();
         }
@@ -348,6 +361,9 @@ PyDoc_STRVAR(stop_doc, "stop($module, /)\n--\n\n"
 
 static PyObject *m_stop(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
 {
+    /* Before the hooks stop: the patched builtin functions forward to
+     * them while the patch is in effect (newref_patch.c). */
+    ftmpy_newref_patch_stop();
     lock_module();
     if (tracing) {
         tracing = 0;
@@ -823,7 +839,7 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
         put_u64(d, "sampled_overflow", ss.overflow) < 0 ||
         put_u64(d, "sampled_add_oom", ss.add_oom) < 0 ||
         put_u64(d, "sampled_set_bytes", ss.bytes) < 0 ||
-        ftmpy_capi_stats_into(d) < 0) {
+        ftmpy_capi_stats_into(d) < 0 || ftmpy_newref_patch_stats_into(d) < 0) {
         Py_DECREF(d);
         return NULL;
     }
@@ -873,6 +889,10 @@ static PyMethodDef methods[] = {
     {"_suspend", m_suspend, METH_NOARGS, suspend_doc},
     {"_resume", m_resume, METH_NOARGS, resume_doc},
     {"_linetable_line", m_linetable_line, METH_VARARGS, linetable_line_doc},
+    {"_pickle_scan", ftmpy_pickle_scan, METH_O,
+     PyDoc_STR("_pickle_scan($module, data, /)\n--\n\nRaise ValueError "
+               "unless data is a pickle made only of the opcodes a "
+               "snapshot file needs (pickle_scan.h).")},
     {"_set_thread_attribution", m_set_thread_attribution, METH_O,
      set_thread_attribution_doc},
     {"_get_thread_attribution", m_get_thread_attribution, METH_NOARGS,
@@ -903,6 +923,7 @@ PyMODINIT_FUNC PyInit__fasttracemalloc(void)
         return NULL;
     }
     ftmpy_capi_init();
+    ftmpy_newref_patch_init();
     PyObject *m = PyModule_Create(&moduledef);
     if (m != NULL && ftmpy_capi_add_functions(m) < 0) {
         Py_CLEAR(m);

@@ -6,8 +6,11 @@ Property: for any bytes, ``_safeload.loads`` returns a plain
 two classes and the checked reconstructor (a canary in ``os.system`` /
 ``builtins.eval`` / ``exec`` trips if anything else is called).  A snapshot
 that loads must also survive what the CLI does with it (statistics by
-lineno and traceback, filter_traces, compare_to).  Seeds: real dumps
-written by tests/fuzz/run.sh into the corpus directory.
+lineno and traceback, filter_traces, compare_to).  Both of the loader's
+paths run on every input: the C opcode check followed by the C unpickler
+(python/src/pickle_scan.c) and the pure-Python unpickler; each must hold
+the property on its own.  Seeds: real dumps written by tests/fuzz/run.sh
+into the corpus directory.
 """
 
 import builtins
@@ -34,20 +37,25 @@ CANARIES = ((os, "system"), (builtins, "eval"), (builtins, "exec"))
 REAL = {name: getattr(mod, name) for mod, name in CANARIES}
 
 
-def load_with_canaries(data):
+def load_with_canaries(data, fast):
     # Only around the load: atheris itself uses exec.
     for mod, name in CANARIES:
         setattr(mod, name, _canary)
     try:
-        return _safeload.loads(data)
+        return _safeload.loads(data, fast=fast)
     finally:
         for mod, name in CANARIES:
             setattr(mod, name, REAL[name])
 
 
 def TestOneInput(data):
+    check(data, True)
+    check(data, False)
+
+
+def check(data, fast):
     try:
-        snap = load_with_canaries(data)
+        snap = load_with_canaries(data, fast)
     except _safeload.UnsafeSnapshotError as exc:
         assert "\n" not in str(exc), str(exc)
         return

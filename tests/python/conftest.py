@@ -83,11 +83,23 @@ def newref_in_shared_libpython():
     raise AssertionError("no mapping holds _Py_NewReference")
 
 
+def newref_patchable():
+    """Whether this is a static 3.11 executable on x86-64 Linux (Debian's
+    /usr/bin/python3.11), where the engine re-stamps by patching the entry
+    of _PyTraceMalloc_NewReference (newref_patch.c) instead of the GOT."""
+    import platform
+    return (sys.version_info[:2] == (3, 11) and sys.platform == "linux"
+            and platform.machine() == "x86_64"
+            and not newref_in_shared_libpython())
+
+
 def free_list_restamped():
     """Whether the engine re-stamps objects handed out from free lists, as
     the builtin does: 3.13+ (PyRefTracer), or 3.11/3.12 where it can wrap
-    the interpreter's own _Py_NewReference calls."""
-    return sys.version_info >= (3, 13) or newref_in_shared_libpython()
+    the interpreter's own _Py_NewReference calls (a shared libpython), or
+    patch them (a static 3.11 on x86-64)."""
+    return (sys.version_info >= (3, 13) or newref_in_shared_libpython()
+            or newref_patchable())
 
 
 SNAPSHOT_MODULES = {"builtin": "tracemalloc", "fasttracemalloc": "fasttracemalloc"}

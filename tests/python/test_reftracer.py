@@ -21,7 +21,8 @@ import textwrap
 import pytest
 
 from conftest import (free_list_restamped, needs_engine,
-                      newref_in_shared_libpython, run_python)
+                      newref_in_shared_libpython, newref_patchable,
+                      run_python)
 
 pytestmark = needs_engine
 
@@ -66,6 +67,7 @@ def test_free_list_object_gets_its_own_traceback(tmp_path):
         ftm.start(1)
         out["ours"] = case(ftm.get_object_traceback)
         out["rebound"] = ftm._fasttracemalloc._stats()["newref_rebound"]
+        out["patched"] = ftm._fasttracemalloc._stats().get("newref_patched")
         ftm.stop()
         tracemalloc.start(1)
         out["builtin"] = case(tracemalloc.get_object_traceback)
@@ -78,6 +80,11 @@ def test_free_list_object_gets_its_own_traceback(tmp_path):
     elif newref_in_shared_libpython():
         # 3.11/3.12 with a shared libpython: _Py_NewReference rebound
         assert out["rebound"] is True, out
+        assert out["ours"] == 8, out
+    elif newref_patchable():
+        # a static 3.11 on x86-64: _PyTraceMalloc_NewReference patched
+        assert out["rebound"] is False, out
+        assert out["patched"] is True, out
         assert out["ours"] == 8, out
     else:
         # a static executable calls _Py_NewReference directly: the reuse is
@@ -114,6 +121,10 @@ def test_newref_wrapper_chains_to_the_builtin(tmp_path):
     assert out["builtin_after"] == 8, out
     if newref_in_shared_libpython():
         assert out["both_ours"] == 8, out
+    elif newref_patchable():
+        # the builtin's start undid the patch (it needs its flag back):
+        # ours goes on without re-stamping (newref_patch.c)
+        assert out["both_ours"] == 5, out
 
 
 @pytest.mark.skipif(sys.version_info < (3, 13),

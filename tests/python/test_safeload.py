@@ -25,6 +25,18 @@ from fasttracemalloc import _safeload, report
 pytestmark = needs_engine
 
 
+@pytest.fixture(autouse=True, params=["c-check", "pure-python"])
+def loader_path(request, monkeypatch):
+    """Every test runs through both of the loader's paths: the extension's
+    opcode check followed by the C unpickler, and pickle's pure-Python
+    unpickler (what runs where the extension is not importable)."""
+    if request.param == "pure-python":
+        monkeypatch.setattr(_safeload, "_scanner", lambda: None)
+    else:
+        assert _safeload._scanner() is not None
+    return request.param
+
+
 def builtin_snapshot():
     tracemalloc.start(5)
     try:
@@ -222,3 +234,61 @@ def test_opcodes_a_snapshot_never_needs_are_refused():
         with pytest.raises(_safeload.UnsafeSnapshotError,
                            match="opcode a snapshot never needs"):
             _safeload.loads(blob)
+
+
+def test_the_check_allows_exactly_the_documented_opcodes(loader_path):
+    """The C check's table and the pure-Python dispatch filter allow the
+    same opcodes: each opcode byte alone is refused as "never needs" by
+    the check iff it is outside _ALLOWED_OPCODES."""
+    import pickletools
+    if loader_path != "c-check":
+        # the pure-Python path: its dispatch table refuses the same set
+        for opcode in pickletools.opcodes:
+            code = opcode.code.encode("latin-1")[0]
+            refused = _safeload._Unpickler.dispatch.get(code) is (
+                _safeload._refuse_opcode)
+            assert refused == (code not in _safeload._ALLOWED_OPCODES), (
+                opcode.name)
+        return
+    scan = _safeload._scanner()
+    for opcode in pickletools.opcodes:
+        code = opcode.code.encode("latin-1")
+        if code == b".":
+            assert scan(code) is None  # STOP alone: an (empty) stream
+            continue
+        with pytest.raises(ValueError) as info:
+            scan(code)  # never a complete stream: no STOP after it
+        never = "never needs" in str(info.value)
+        assert never == (code[0] not in _safeload._ALLOWED_OPCODES), (
+            opcode.name, str(info.value))
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_every_protocol_loads(protocol, snap_file):
+    """Protocols 0-5 (text opcodes, memo PUT/GET lines, framing) read the
+    same on both paths as with Snapshot.load.  Protocols 0 and 1 name the
+    reconstructor and object by their Python 2 names (copy_reg,
+    __builtin__), which the loader maps as pickle's fix_imports does."""
+    snap, _ = snap_file
+    data = pickle.dumps(snap, protocol)
+    assert traces_of(_safeload.loads(data)) == traces_of(snap)
+
+
+@pytest.mark.parametrize("blob,why", [
+    (b"\x80\x04r\xff\xff\xff\x7f.", "memo index beyond the stores"),
+    (b"\x80\x02p2147483647\n.", "memo index beyond the stores"),
+    (b"\x80\x04h\x00.", "memo fetch of a slot never stored"),
+    (b"\x80\x04\x95\xff\xff\xff\xff\x00\x00\x00\x00.",
+     "frame longer than the data"),
+    (b"\x80\x04X\xff\xff\xff\x7fabc.", "length beyond the data"),
+    (b"\x80\x02cos\nsystem", "line argument without newline"),
+    (b"\x80\x04N", "no STOP"),
+])
+def test_the_check_refuses_what_would_size_a_read(blob, why, loader_path):
+    """Each of these made (or could make) the C unpickler size memory by
+    the file; the check refuses them before unpickling, and the
+    pure-Python path refuses them too."""
+    with pytest.raises(_safeload.UnsafeSnapshotError) as info:
+        _safeload.loads(blob)
+    if loader_path == "c-check":
+        assert why in str(info.value), str(info.value)

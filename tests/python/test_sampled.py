@@ -18,6 +18,7 @@ import os
 import random
 import sys
 import time
+import tracemalloc
 
 import pytest
 
@@ -499,9 +500,10 @@ def test_report_cli_prints_error_bars(tmp_path, stopped):
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("Sampled snapshot (one sample per 4096 bytes")
     st = snap.sampled_statistics("lineno")[0]
-    assert "%.1f KiB +- %.1f KiB (~%.0f blocks, %d samples)" % (
-        st.size / 1024, st.size_stderr / 1024, st.count, st.samples) \
-        in lines[2]
+    fmt = tracemalloc._format_size
+    assert "%s +- %s (~%.0f blocks, %d samples)" % (
+        fmt(st.size, False), fmt(st.size_stderr, False), st.count,
+        st.samples) in lines[2]
 
 
 def test_set_overflow_chains(stopped):

@@ -115,6 +115,9 @@ def test_per_thread_sizes_names_and_lines(attributing):
                 + 64 * 1024
         (main,) = stats["MainThread"]
         assert main.thread.alive
+        # the fields the live view reads (fasttracemalloc._live)
+        assert (main.name, main.ident, main.alive) == (
+            "MainThread", main.thread.ident, True)
         assert main.thread.ident == threading.main_thread().ident
         assert main.size >= bytearray_block(123_456)
         parts = fasttracemalloc.split_by_thread(
