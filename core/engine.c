@@ -128,8 +128,8 @@ static inline ftm_tb_id intern_tb(ftm_traceback *tb)
     if (tb->cached_id != FTM_TB_NONE && tb->cached_generation == g->number) {
         return tb->cached_id;
     }
-    ftm_tb_id id =
-        ftm_tb_pool_intern(g->pool, tb->frames, tb->nframe, tb->total_nframe);
+    ftm_tb_id id = ftm_tb_pool_intern_tagged(g->pool, tb->frames, tb->nframe,
+                                             tb->total_nframe, tb->thread_tag);
     if (id != FTM_TB_NONE) {
         tb->cached_id = id;
         tb->cached_generation = g->number;
@@ -895,6 +895,19 @@ void ftm_snapshot_release(ftm_snapshot *snap)
     memset(snap, 0, sizeof(*snap));
 }
 
+/* Under E.gen_lock: the generation an id belongs to (the pinned or live
+ * one with the largest base below it), or NULL. */
+static ftm_gen *gen_of_locked(ftm_tb_id id)
+{
+    ftm_gen *best = NULL;
+    for (ftm_gen *g = E.gens; g != NULL; g = g->next) {
+        if (g->base < id && (best == NULL || g->base > best->base)) {
+            best = g;
+        }
+    }
+    return best;
+}
+
 int ftm_traceback_get(ftm_tb_id id, const ftm_frame **frames, uint16_t *nframe,
                       uint16_t *total_nframe)
 {
@@ -903,15 +916,25 @@ int ftm_traceback_get(ftm_tb_id id, const ftm_frame **frames, uint16_t *nframe,
     }
     int rc = FTM_EINVAL;
     pthread_mutex_lock(&E.gen_lock);
-    ftm_gen *best = NULL;
-    for (ftm_gen *g = E.gens; g != NULL; g = g->next) {
-        if (g->base < id && (best == NULL || g->base > best->base)) {
-            best = g;
-        }
-    }
+    ftm_gen *best = gen_of_locked(id);
     if (best != NULL) {
         rc = ftm_tb_pool_get(best->pool, id - best->base, frames, nframe,
                              total_nframe);
+    }
+    pthread_mutex_unlock(&E.gen_lock);
+    return rc;
+}
+
+int ftm_traceback_thread(ftm_tb_id id, uint32_t *thread_tag)
+{
+    if (id == FTM_TB_NONE || thread_tag == NULL) {
+        return FTM_EINVAL;
+    }
+    int rc = FTM_EINVAL;
+    pthread_mutex_lock(&E.gen_lock);
+    ftm_gen *best = gen_of_locked(id);
+    if (best != NULL) {
+        rc = ftm_tb_pool_thread(best->pool, id - best->base, thread_tag);
     }
     pthread_mutex_unlock(&E.gen_lock);
     return rc;

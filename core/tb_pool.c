@@ -18,8 +18,9 @@
  *
  * Invariants
  *   - every entry 1..count is in chunks and in the current table;
- *   - identical (frames, nframe, total_nframe) are interned once: every
- *     insert happens under `lock` after a re-probe of the current table;
+ *   - identical (frames, nframe, total_nframe, thread_tag) are interned
+ *     once: every insert happens under `lock` after a re-probe of the
+ *     current table;
  *   - tables and entries never move or get freed before ftm_tb_pool_free;
  *   - the current table is at most half full (3/4 if its growth failed).
  *
@@ -57,12 +58,14 @@
 #define TABLE_INITIAL 256
 #define SLAB_BYTES (64 * 1024)
 
+/* 16 bytes before the frames, as before the thread tag: the hash lives
+ * only in the index's slots (growth copies it from there). */
 typedef struct tb_entry {
-    uint64_t hash;
     uint16_t nframe;
     uint16_t total_nframe;
     ftm_tb_id id;
-    ftm_frame frames[]; /* nframe records, most recent first */
+    uint32_t thread_tag; /* part of the key: see tb_pool.h */
+    ftm_frame frames[];  /* nframe records, most recent first */
 } tb_entry;
 
 typedef struct slot {
@@ -118,7 +121,7 @@ static inline uint64_t mum(uint64_t a, uint64_t b)
  * frame; collisions only cost a longer probe, identity is decided by
  * memcmp. */
 static inline uint64_t tb_hash(const ftm_frame *f, uint16_t nframe,
-                               uint16_t total_nframe)
+                               uint16_t total_nframe, uint32_t thread_tag)
 {
     uint64_t acc = 0x243F6A8885A308D3ull, acc2 = 0x13198A2E03707344ull;
     uint64_t k = 0xA0761D6478BD642Full;
@@ -131,7 +134,8 @@ static inline uint64_t tb_hash(const ftm_frame *f, uint16_t nframe,
     if (i < nframe)
         acc2 += (f[i].a ^ k) * (f[i].b ^ (k >> 7));
     uint64_t h = mum(acc ^ 0x1D8E4E27C47D124Full,
-                     acc2 ^ (((uint64_t)nframe << 16 | total_nframe) *
+                     acc2 ^ (((uint64_t)thread_tag << 32 |
+                              (uint64_t)nframe << 16 | total_nframe) *
                              0x9E3779B97F4A7C15ull));
 #ifdef FTM_TEST_HOOKS
     h &= ftm_test_tb_hash_mask; /* tb_pool.h: forced collisions in tests */
@@ -140,8 +144,11 @@ static inline uint64_t tb_hash(const ftm_frame *f, uint16_t nframe,
 }
 
 static inline bool same(const tb_entry *e, const ftm_frame *frames,
-                        uint16_t nframe, uint16_t total_nframe)
+                        uint16_t nframe, uint16_t total_nframe,
+                        uint32_t thread_tag)
 {
+    if (e->thread_tag != thread_tag)
+        return false;
     return e->nframe == nframe && e->total_nframe == total_nframe &&
            (nframe == 0 || memcmp(e->frames, frames,
                                   (size_t)nframe * sizeof(ftm_frame)) == 0);
@@ -271,7 +278,8 @@ uint32_t ftm_tb_pool_generation(const ftm_tb_pool *p)
 /* ---- intern ------------------------------------------------------------- */
 
 static inline tb_entry *probe(table *t, uint64_t h, const ftm_frame *frames,
-                              uint16_t nframe, uint16_t total_nframe)
+                              uint16_t nframe, uint16_t total_nframe,
+                              uint32_t thread_tag)
 {
     for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
         tb_entry *e =
@@ -280,18 +288,18 @@ static inline tb_entry *probe(table *t, uint64_t h, const ftm_frame *frames,
             return NULL;
         if (atomic_load_explicit(&t->slots[i].hash, memory_order_relaxed) ==
                 h &&
-            same(e, frames, nframe, total_nframe))
+            same(e, frames, nframe, total_nframe, thread_tag))
             return e;
     }
 }
 
-/* Writer: put e in table t (not yet full). */
-static void table_put(table *t, tb_entry *e)
+/* Writer: put e, whose hash is h, in table t (not yet full). */
+static void table_put(table *t, tb_entry *e, uint64_t h)
 {
-    size_t i = e->hash & t->mask;
+    size_t i = h & t->mask;
     while (atomic_load_explicit(&t->slots[i].e, memory_order_relaxed))
         i = (i + 1) & t->mask;
-    atomic_store_explicit(&t->slots[i].hash, e->hash, memory_order_relaxed);
+    atomic_store_explicit(&t->slots[i].hash, h, memory_order_relaxed);
     atomic_store_explicit(&t->slots[i].e, e, memory_order_release);
 }
 
@@ -313,12 +321,12 @@ static ftm_tb_id oom(ftm_tb_pool *p)
 
 static ftm_tb_id intern_slow(ftm_tb_pool *p, const ftm_frame *frames,
                              uint16_t nframe, uint16_t total_nframe,
-                             uint64_t h)
+                             uint32_t thread_tag, uint64_t h)
 {
     ftm_tb_id id = FTM_TB_NONE;
     pthread_mutex_lock(&p->lock);
     table *t = atomic_load_explicit(&p->table, memory_order_relaxed);
-    tb_entry *e = probe(t, h, frames, nframe, total_nframe);
+    tb_entry *e = probe(t, h, frames, nframe, total_nframe, thread_tag);
     if (e) { /* another thread inserted it since our lock-free probe */
         id = e->id;
         goto out;
@@ -359,24 +367,31 @@ static ftm_tb_id intern_slow(ftm_tb_pool *p, const ftm_frame *frames,
         id = oom(p);
         goto out;
     }
-    e->hash = h;
     e->nframe = nframe;
     e->total_nframe = total_nframe;
     e->id = new_id;
+    e->thread_tag = thread_tag;
     if (nframe)
         memcpy(e->frames, frames, (size_t)nframe * sizeof(ftm_frame));
     /* publish: id directory, then count, then the index (see top) */
     atomic_store_explicit(&ch[off], e, memory_order_release);
     atomic_store_explicit(&p->count, n + 1, memory_order_release);
     if (nt) {
-        for (size_t k = 1; k <= n; k++)
-            table_put(nt, entry_of(p, (ftm_tb_id)k));
-        table_put(nt, e);
+        /* every entry, with the hash its slot keeps */
+        for (size_t k = 0; k <= t->mask; k++) {
+            tb_entry *old =
+                atomic_load_explicit(&t->slots[k].e, memory_order_relaxed);
+            if (old)
+                table_put(nt, old,
+                          atomic_load_explicit(&t->slots[k].hash,
+                                               memory_order_relaxed));
+        }
+        table_put(nt, e, h);
         atomic_store_explicit(&p->table, nt, memory_order_release);
         t->retired_next = p->retired; /* readers may still be in t */
         p->retired = t;
     } else {
-        table_put(t, e);
+        table_put(t, e, h);
     }
     id = new_id;
 out:
@@ -384,15 +399,22 @@ out:
     return id;
 }
 
+ftm_tb_id ftm_tb_pool_intern_tagged(ftm_tb_pool *p, const ftm_frame *frames,
+                                    uint16_t nframe, uint16_t total_nframe,
+                                    uint32_t thread_tag)
+{
+    uint64_t h = tb_hash(frames, nframe, total_nframe, thread_tag);
+    table *t = atomic_load_explicit(&p->table, memory_order_acquire);
+    tb_entry *e = probe(t, h, frames, nframe, total_nframe, thread_tag);
+    if (e)
+        return e->id;
+    return intern_slow(p, frames, nframe, total_nframe, thread_tag, h);
+}
+
 ftm_tb_id ftm_tb_pool_intern(ftm_tb_pool *p, const ftm_frame *frames,
                              uint16_t nframe, uint16_t total_nframe)
 {
-    uint64_t h = tb_hash(frames, nframe, total_nframe);
-    table *t = atomic_load_explicit(&p->table, memory_order_acquire);
-    tb_entry *e = probe(t, h, frames, nframe, total_nframe);
-    if (e)
-        return e->id;
-    return intern_slow(p, frames, nframe, total_nframe, h);
+    return ftm_tb_pool_intern_tagged(p, frames, nframe, total_nframe, 0);
 }
 
 int ftm_tb_pool_get(const ftm_tb_pool *p, ftm_tb_id id,
@@ -410,6 +432,17 @@ int ftm_tb_pool_get(const ftm_tb_pool *p, ftm_tb_id id,
         *nframe = e->nframe;
     if (total_nframe)
         *total_nframe = e->total_nframe;
+    return FTM_OK;
+}
+
+int ftm_tb_pool_thread(const ftm_tb_pool *p, ftm_tb_id id,
+                       uint32_t *thread_tag)
+{
+    ftm_tb_pool *mp = (ftm_tb_pool *)p; /* atomics are loaded only */
+    if (id == FTM_TB_NONE ||
+        id > atomic_load_explicit(&mp->count, memory_order_acquire))
+        return FTM_EINVAL;
+    *thread_tag = entry_of(mp, id)->thread_tag;
     return FTM_OK;
 }
 

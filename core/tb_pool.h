@@ -4,7 +4,10 @@
  * Owns: the frames of every traceback interned in one generation (a
  * generation ends with ftm_clear()/ftm_stop()).
  *
- * Invariants: identical (frames, nframe, total_nframe) -> identical id; ids
+ * Invariants: identical (frames, nframe, total_nframe, thread_tag) ->
+ * identical id; the same frames under two thread tags are two ids (the tag
+ * is the embedder's per-thread attribution, 0 = none; see
+ * ftm_traceback.thread_tag in fasttracemalloc.h); ids
  * are small, stable for the generation's life, never FTM_TB_NONE.  Ids index
  * an array of entry pointers held in fixed chunks that never move, so
  * ftm_tb_pool_get is O(1) and lock-free.
@@ -39,6 +42,13 @@ uint32_t ftm_tb_pool_generation(const ftm_tb_pool *p);
  * ftm_tb_pool_oom_count) */
 ftm_tb_id ftm_tb_pool_intern(ftm_tb_pool *p, const ftm_frame *frames,
                              uint16_t nframe, uint16_t total_nframe);
+/* the same with the thread tag as part of the key (intern == tag 0) */
+ftm_tb_id ftm_tb_pool_intern_tagged(ftm_tb_pool *p, const ftm_frame *frames,
+                                    uint16_t nframe, uint16_t total_nframe,
+                                    uint32_t thread_tag);
+/* FTM_OK or FTM_EINVAL */
+int ftm_tb_pool_thread(const ftm_tb_pool *p, ftm_tb_id id,
+                       uint32_t *thread_tag);
 /* FTM_OK or FTM_EINVAL */
 int ftm_tb_pool_get(const ftm_tb_pool *p, ftm_tb_id id,
                     const ftm_frame **frames, uint16_t *nframe,
@@ -60,7 +70,8 @@ void ftm_tb_pool_fork_child(ftm_tb_pool *p);
 /* Test builds only (see merger.h for which library defines FTM_TEST_HOOKS):
  * every traceback hash is ANDed with this mask (default all ones), so a
  * test can make every traceback collide (mask 0) and check that identity
- * is decided by the whole key -- every frame, nframe and total_nframe --
+ * is decided by the whole key -- every frame, nframe, total_nframe and
+ * thread_tag --
  * and not by the 64-bit hash, which no real test can make collide.
  * Contract: written only while no pool exists (entries keep the hash they
  * were inserted with); read by interning threads created after the write,

@@ -78,13 +78,22 @@ typedef struct ftm_frame {
  * core/tb_pool.h) and caches the resulting id in
  * cached_id/cached_generation, so a caller that keeps the struct unchanged
  * between allocations (a one-entry per-thread cache) pays only a
- * generation check.  frames[0] is the most recent call.  */
+ * generation check.  frames[0] is the most recent call.
+ *
+ * thread_tag: an embedder-chosen number for the allocating thread (0 =
+ * none).  It is part of the interned key: the same frames under two tags
+ * get two ids, so every trace knows its thread through its traceback id
+ * (ftm_traceback_thread) while the trace map entries stay 16 bytes.  Like
+ * the frames, a caller that changes it must reset cached_id.  Appended
+ * last, in what was padding: the struct keeps its size (24 bytes on LP64)
+ * and a zeroed or designated initialiser still means "no tag". */
 typedef struct ftm_traceback {
     const ftm_frame *frames;
     uint16_t nframe;       /* frames stored, 1..FTM_MAX_NFRAME */
     uint16_t total_nframe; /* frames on the whole stack, capped at 65535 */
     ftm_tb_id cached_id;   /* engine-maintained; FTM_TB_NONE = not cached */
     uint32_t cached_generation; /* engine-maintained */
+    uint32_t thread_tag;        /* caller's; 0 = no thread attribution */
 } ftm_traceback;
 
 typedef enum ftm_mem_backend {
@@ -215,6 +224,11 @@ void ftm_snapshot_release(ftm_snapshot *snap);
  * id. */
 int ftm_traceback_get(ftm_tb_id id, const ftm_frame **frames, uint16_t *nframe,
                       uint16_t *total_nframe);
+
+/* The thread tag an interned traceback was recorded with (see
+ * ftm_traceback.thread_tag; 0 for untagged ones).  Same validity rules as
+ * ftm_traceback_get.  Returns 0 and sets *thread_tag, or FTM_EINVAL. */
+int ftm_traceback_thread(ftm_tb_id id, uint32_t *thread_tag);
 
 /* ---- statistics --------------------------------------------------------- */
 

@@ -25,7 +25,7 @@ static ftm_traceback make_tb(ftm_frame *frames, uint16_t n, uint64_t tag)
         frames[i].a = tag;
         frames[i].b = i;
     }
-    ftm_traceback tb = {frames, n, (uint16_t)(n + 3), FTM_TB_NONE, 0};
+    ftm_traceback tb = {frames, n, (uint16_t)(n + 3), FTM_TB_NONE, 0, 0};
     return tb;
 }
 

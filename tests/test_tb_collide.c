@@ -12,6 +12,9 @@
  * total_nframe, or only in nframe (one a prefix of the other) must get
  * different ids whose frames read back exactly, in the pool itself and
  * through the engine (ftm_record_alloc, ftm_get_trace, ftm_traceback_get).
+ * The thread tag is part of the key too: the same frames under two tags
+ * are two ids that read back their own tag, and the same (frames, tag)
+ * finds its id again (test_thread_tag_is_key).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,6 +45,15 @@ static int setup(void **state)
     (void)state;
     ftm_test_tb_hash_mask = 0; /* before any pool exists */
     return ftm_mem_init(FTM_MEM_PORTABLE) == FTM_OK ? 0 : -1;
+}
+
+/* After an engine test: the engine keeps its thread's ring (engine memory
+ * is live), so the backend cannot be re-chosen; it is the one set above. */
+static int setup_after_engine(void **state)
+{
+    (void)state;
+    ftm_test_tb_hash_mask = 0; /* no pool exists between tests */
+    return 0;
 }
 
 static int teardown(void **state)
@@ -166,6 +178,62 @@ static void test_engine_identity_under_collisions(void **state)
     ftm_stop();
 }
 
+/* The thread tag (fasttracemalloc.h: ftm_traceback.thread_tag) is part of
+ * the key, under collisions as everywhere: equal frames under tags 0, 1, 2
+ * are three ids, each reading back its tag and the same frames; through the
+ * engine, a cached descriptor whose tag changes (cached_id reset, as the
+ * contract says) gets the other tag's id. */
+static void test_thread_tag_is_key(void **state)
+{
+    (void)state;
+    ftm_tb_pool *p = ftm_tb_pool_new(1);
+    assert_non_null(p);
+    ftm_frame f[DEPTH];
+    frames_base(f);
+    ftm_tb_id ids[3];
+    for (uint32_t tag = 0; tag < 3; tag++) {
+        ids[tag] = ftm_tb_pool_intern_tagged(p, f, DEPTH, DEPTH, tag);
+        assert_int_not_equal(ids[tag], FTM_TB_NONE);
+        for (uint32_t u = 0; u < tag; u++) {
+            assert_int_not_equal(ids[tag], ids[u]);
+        }
+    }
+    assert_int_equal(ftm_tb_pool_intern(p, f, DEPTH, DEPTH), ids[0]);
+    for (uint32_t tag = 0; tag < 3; tag++) {
+        assert_int_equal(ftm_tb_pool_intern_tagged(p, f, DEPTH, DEPTH, tag),
+                         ids[tag]);
+        uint32_t got = 99;
+        assert_int_equal(ftm_tb_pool_thread(p, ids[tag], &got), FTM_OK);
+        assert_int_equal(got, tag);
+        expect(p, ids[tag], f, DEPTH, DEPTH);
+    }
+    uint32_t got = 0;
+    assert_int_equal(ftm_tb_pool_thread(p, 99, &got), FTM_EINVAL);
+    assert_int_equal(ftm_tb_pool_count(p), 3);
+    ftm_tb_pool_free(p);
+
+    assert_int_equal(ftm_start(NULL), FTM_OK);
+    ftm_traceback tb = {.frames = f,
+                        .nframe = DEPTH,
+                        .total_nframe = DEPTH,
+                        .cached_id = FTM_TB_NONE,
+                        .thread_tag = 7};
+    assert_int_equal(ftm_record_alloc(0, 0x20000, 8, &tb), FTM_OK);
+    tb.thread_tag = 8;
+    tb.cached_id = FTM_TB_NONE;
+    assert_int_equal(ftm_record_alloc(0, 0x20040, 8, &tb), FTM_OK);
+    ftm_trace t7, t8;
+    assert_int_equal(ftm_get_trace(0, 0x20000, &t7), 1);
+    assert_int_equal(ftm_get_trace(0, 0x20040, &t8), 1);
+    assert_int_not_equal(t7.tb, t8.tb);
+    assert_int_equal(ftm_traceback_thread(t7.tb, &got), FTM_OK);
+    assert_int_equal(got, 7);
+    assert_int_equal(ftm_traceback_thread(t8.tb, &got), FTM_OK);
+    assert_int_equal(got, 8);
+    assert_int_equal(ftm_traceback_thread(FTM_TB_NONE, &got), FTM_EINVAL);
+    ftm_stop();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +241,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_identity_under_collisions,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_thread_tag_is_key,
+                                        setup_after_engine, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

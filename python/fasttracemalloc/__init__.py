@@ -17,7 +17,9 @@ plus install()/uninstall()/is_installed() (make ``import tracemalloc`` use
 the engine) -- see fasttracemalloc._install; start_sampled()/get_sampling()
 and SampledStatistic (sampled mode, fasttracemalloc._sampling); and
 start_continuous()/stop_continuous()/continuous_stats() (profiles written
-periodically, fasttracemalloc._continuous).
+periodically, fasttracemalloc._continuous); and per-thread attribution
+(set_thread_attribution(), thread_statistics(), take_thread_snapshot(),
+split_by_thread(): fasttracemalloc._threads).
 
 Only the engine functions are bound at import: everything that needs the
 stdlib ``tracemalloc`` module (and with it pickle, linecache, fnmatch) is
@@ -74,6 +76,16 @@ _LAZY = {
     "start_continuous": ("fasttracemalloc._continuous", "start_continuous"),
     "stop_continuous": ("fasttracemalloc._continuous", "stop_continuous"),
     "continuous_stats": ("fasttracemalloc._continuous", "continuous_stats"),
+    "set_thread_attribution": ("fasttracemalloc._threads",
+                               "set_thread_attribution"),
+    "get_thread_attribution": ("fasttracemalloc._threads",
+                               "get_thread_attribution"),
+    "thread_statistics": ("fasttracemalloc._threads", "thread_statistics"),
+    "take_thread_snapshot": ("fasttracemalloc._threads",
+                             "take_thread_snapshot"),
+    "split_by_thread": ("fasttracemalloc._threads", "split_by_thread"),
+    "ThreadInfo": ("fasttracemalloc._threads", "ThreadInfo"),
+    "ThreadStatistic": ("fasttracemalloc._threads", "ThreadStatistic"),
 }
 
 __all__ = [
@@ -85,6 +97,9 @@ __all__ = [
     "install", "uninstall", "is_installed",
     "start_sampled", "get_sampling", "SampledStatistic",
     "start_continuous", "stop_continuous", "continuous_stats",
+    "set_thread_attribution", "get_thread_attribution", "thread_statistics",
+    "take_thread_snapshot", "split_by_thread", "ThreadInfo",
+    "ThreadStatistic",
 ]
 
 

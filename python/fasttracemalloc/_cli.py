@@ -37,6 +37,7 @@ USAGE = """\
 python -m fasttracemalloc run [-n NFRAME] [-o SNAPSHOT] [--top N]
        [--key-type {lineno,filename,traceback}] [--live [--live-log FILE]]
        [--live-socket PATH] [--timeline FILE [--timeline-interval S]]
+       [--threads]
        (script.py | -m module) [args ...]"""
 
 
@@ -96,6 +97,10 @@ def _run_parser():
                         help="answer live-view requests on this Unix socket "
                              "(python -m fasttracemalloc live PATH draws "
                              "them, from another terminal)")
+    parser.add_argument("--threads", action="store_true",
+                        help="attribute allocations to their thread: the "
+                             "snapshot keeps thread information (see "
+                             "'report --by-thread')")
     return parser
 
 
@@ -208,7 +213,10 @@ def _finish(args, out):
         out.write("fasttracemalloc: tracing was stopped by the program; "
                   "no snapshot written\n")
         return
-    snapshot = fasttracemalloc.take_snapshot()
+    if args.threads:
+        snapshot = fasttracemalloc.take_thread_snapshot()
+    else:
+        snapshot = fasttracemalloc.take_snapshot()
     fasttracemalloc.stop()
     try:
         snapshot.dump(args.output)
@@ -284,6 +292,9 @@ def cmd_run(argv):
                                 args.timeline_interval)
         except OSError as exc:
             parser.error("cannot write %r: %s" % (args.timeline, exc))
+    if args.threads:
+        fasttracemalloc.take_thread_snapshot
+        fasttracemalloc.set_thread_attribution(True)
     fasttracemalloc.install(takeover=True)
     if fasttracemalloc.is_tracing():
         fasttracemalloc.stop()
@@ -354,9 +365,37 @@ def cmd_report(argv):
     parser.add_argument("--key-type", default="lineno",
                         choices=("lineno", "filename", "traceback"),
                         help="how to group the report (default lineno)")
+    parser.add_argument("--by-thread", action="store_true",
+                        help="per thread: each thread's total, then its top "
+                             "entries (a snapshot from 'run --threads' or "
+                             "take_thread_snapshot())")
     args = parser.parse_args(argv)
     snapshot = _load(parser, args.snapshot)
+    if args.by_thread:
+        return _report_by_thread(parser, snapshot, args, sys.stdout)
     _report(snapshot, args.key_type, args.top, sys.stdout)
+    return 0
+
+
+def _report_by_thread(parser, snapshot, args, out):
+    from ._threads import split_by_thread, thread_statistics
+    try:
+        stats = thread_statistics(snapshot)
+        parts = split_by_thread(snapshot)
+    except ValueError as exc:
+        parser.error("%r: %s" % (args.snapshot, exc))
+    out.write("Threads by live memory (all traces)\n")
+    for st in stats:
+        out.write("  %s (tag %d): %.1f KiB (%d blocks)\n"
+                  % (st.thread.name, st.thread.tag, st.size / 1024,
+                     st.count))
+    for st in stats[:args.top]:
+        out.write("\n== Thread %s (tag %d)\n" % (st.thread.name,
+                                                  st.thread.tag))
+        _report(parts[st.thread], args.key_type, args.top, out)
+    if len(stats) > args.top:
+        out.write("\n%d other threads not shown (--top)\n"
+                  % (len(stats) - args.top))
     return 0
 
 

@@ -22,7 +22,9 @@ What this loader allows, and why that is enough to read every real file:
     neither class defines ``__setstate__``/``__setattr__``.
   * Contents, checked after loading and before anything else touches
     them: exactly the attributes the stdlib reads (plus, optionally, a
-    sampled snapshot's ``sample_mean_bytes``: an int in [1; 2**40]);
+    sampled snapshot's ``sample_mean_bytes``: an int in [1; 2**40], and
+    a thread snapshot's ``threads``, a tuple of (int, int, int, str)
+    rows, with ``thread_tags``, a list of one int tag per trace);
     ``traceback_limit`` an int; traces a list of 4-tuples (domain:
     0..2**32-1, size: 0..2**64-1, frames: a non-empty tuple of
     (str, int >= 0) pairs, total_nframe: an int >= 0 or
@@ -144,13 +146,30 @@ def _is_int(value):
     return type(value) is int
 
 
+def _check_threads(threads, tags):
+    # per-thread attribution (fasttracemalloc._threads): plain data
+    if type(tags) is not list or not all(
+            _is_int(tag) and 0 <= tag < _U32 for tag in tags):
+        raise UnsafeSnapshotError("thread_tags is not a list of tags")
+    if type(threads) is not tuple:
+        raise UnsafeSnapshotError("threads is not a tuple")
+    for row in threads:
+        if (type(row) is not tuple or len(row) != 4
+                or not _is_int(row[0]) or not 0 <= row[0] < _U32
+                or not _is_int(row[1]) or not _is_int(row[2])
+                or type(row[3]) is not str):
+            raise UnsafeSnapshotError("threads holds a row that is not "
+                                      "(tag, ident, native_id, name)")
+
+
 def _check(snapshot, progress=None):
     import tracemalloc
     if type(snapshot) is not tracemalloc.Snapshot:
         raise UnsafeSnapshotError("holds a %s, not a snapshot"
                                   % type(snapshot).__name__)
     attrs = getattr(snapshot, "__dict__", None)
-    if type(attrs) is not dict or set(attrs) - {"sample_mean_bytes"} != {
+    if type(attrs) is not dict or set(attrs) - {
+            "sample_mean_bytes", "threads", "thread_tags"} != {
             "traces", "traceback_limit"}:
         raise UnsafeSnapshotError("the snapshot has attributes %s"
                                   % sorted(map(str, attrs or ())))
@@ -162,6 +181,10 @@ def _check(snapshot, progress=None):
     if not _is_int(attrs["traceback_limit"]) or not (
             0 <= attrs["traceback_limit"] < _U32):
         raise UnsafeSnapshotError("traceback_limit is not a small int")
+    if ("threads" in attrs) != ("thread_tags" in attrs):
+        raise UnsafeSnapshotError("threads and thread_tags come together")
+    if "threads" in attrs:
+        _check_threads(attrs["threads"], attrs["thread_tags"])
     traces = attrs["traces"]
     if type(traces) is not tracemalloc._Traces:
         raise UnsafeSnapshotError("snapshot.traces is a %s"
@@ -170,6 +193,10 @@ def _check(snapshot, progress=None):
     if type(inner) is not dict or set(inner) != {"_traces"} or (
             type(inner["_traces"]) is not list):
         raise UnsafeSnapshotError("snapshot.traces does not hold a list")
+    if "thread_tags" in attrs and (
+            len(attrs["thread_tags"]) != len(inner["_traces"])):
+        raise UnsafeSnapshotError("thread_tags does not have one tag per "
+                                  "trace")
     seen = set()  # tracebacks are shared tuples: check each one once
     for i, trace in enumerate(inner["_traces"]):
         if progress is not None:

@@ -195,6 +195,7 @@
 #include "frames.h"
 #include "hooks.h"
 #include "sampled.h"
+#include "threads.h"
 
 enum { H_RAW = 0, H_MEM = 1, H_OBJ = 2, H_COUNT = 3 };
 
@@ -273,6 +274,7 @@ typedef struct tcache {
     uint64_t fresh_deaths;
     ftm_frame walk_top;
     int walked;
+    uint32_t tag; /* threads.h: this thread's tag, 0 until attributed */
 } tcache;
 
 /* One pointer of TLS (small enough for the loader's static TLS surplus,
@@ -317,6 +319,11 @@ static inline tcache *tls_get(void)
         t = tls_create();
     }
     return t;
+}
+
+uint32_t ftmpy_hooks_thread_tag(void)
+{
+    return tls_cur != NULL ? tls_cur->tag : 0;
 }
 
 static void count_lost_capture(void)
@@ -564,7 +571,7 @@ static ftm_traceback *capture_resolved(tcache *t, PyThreadState *own,
 /* `code_ok`: the caller is inside the code-set gate (codeset.h; always 1
  * with a GIL).  When it is not, an attached thread captures kind-RESOLVED
  * frames instead (free-threaded builds, while stop/clear runs). */
-static inline ftm_traceback *capture(tcache *t, int raw, int code_ok)
+static inline ftm_traceback *capture_frames(tcache *t, int raw, int code_ok)
 {
     uint16_t limit =
         (uint16_t)atomic_load_explicit(&g_nframe, memory_order_relaxed);
@@ -584,6 +591,26 @@ static inline ftm_traceback *capture(tcache *t, int raw, int code_ok)
     }
     atomic_fetch_add_explicit(&st_nogil, 1, memory_order_relaxed);
     return capture_resolved(t, own, limit);
+}
+
+/* The capture with this thread's attribution tag (threads.h), which is
+ * part of the engine's interned key: a descriptor whose tag changes (the
+ * switch was toggled) loses its cached id. */
+static inline ftm_traceback *capture(tcache *t, int raw, int code_ok)
+{
+    ftm_traceback *tb = capture_frames(t, raw, code_ok);
+    uint32_t tag = 0;
+    if (atomic_load_explicit(&ftmpy_threads_on, memory_order_relaxed)) {
+        if (t->tag == 0) {
+            t->tag = ftmpy_threads_assign();
+        }
+        tag = t->tag;
+    }
+    if (__builtin_expect(tb->thread_tag != tag, 0)) {
+        tb->thread_tag = tag;
+        tb->cached_id = FTM_TB_NONE;
+    }
+    return tb;
 }
 
 /* The capture and the record that hands its frames to the engine form one

@@ -37,6 +37,8 @@ void ftmpy_hooks_uninstall(void);
  * frees still are): used while the module builds query results, as the
  * builtin does. */
 void ftmpy_suppress_begin(void);
+/* The calling thread's attribution tag (threads.h), 0 if it has none. */
+uint32_t ftmpy_hooks_thread_tag(void);
 void ftmpy_suppress_end(void);
 
 /* The same per-thread scope, opened and closed from Python code (the

@@ -71,6 +71,7 @@
 #include "resolve.h"
 #include "sampled.h"
 #include "shapes.h"
+#include "threads.h"
 
 #define MAX_NFRAME 65535
 
@@ -585,6 +586,141 @@ static PyObject *m_get_object_traceback(PyObject *Py_UNUSED(mod),
     return tb;
 }
 
+/* ---- per-thread attribution (threads.h) ---------------------------------
+ * The stdlib functions above never look at thread tags: two ids that
+ * differ only by their tag resolve to one traceback tuple (resolve.h), so
+ * their answers are those of an untagged session.  These private functions
+ * give the package the tags; the public API is in the package
+ * (fasttracemalloc/_threads.py). */
+
+PyDoc_STRVAR(set_thread_attribution_doc,
+             "_set_thread_attribution($module, on, /)\n--\n\n"
+             "Turn per-thread attribution of new allocations on or off.");
+
+static PyObject *m_set_thread_attribution(PyObject *Py_UNUSED(mod),
+                                          PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) {
+        return NULL;
+    }
+    lock_module();
+    int rc = ftmpy_threads_enable(on);
+    unlock_module();
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(get_thread_attribution_doc,
+             "_get_thread_attribution($module, /)\n--\n\n"
+             "True while new allocations are attributed to their thread.");
+
+static PyObject *m_get_thread_attribution(PyObject *Py_UNUSED(mod),
+                                          PyObject *Py_UNUSED(arg))
+{
+    return PyBool_FromLong(
+        atomic_load_explicit(&ftmpy_threads_on, memory_order_relaxed));
+}
+
+PyDoc_STRVAR(thread_table_doc,
+             "_thread_table($module, /)\n--\n\n"
+             "List of (tag, ident, native_id) of every thread given a tag.");
+
+static PyObject *m_thread_table(PyObject *Py_UNUSED(mod),
+                                PyObject *Py_UNUSED(arg))
+{
+    return ftmpy_threads_table();
+}
+
+PyDoc_STRVAR(current_thread_tag_doc,
+             "_current_thread_tag($module, /)\n--\n\n"
+             "The calling thread's tag (0 if it has none yet).");
+
+static PyObject *m_current_thread_tag(PyObject *Py_UNUSED(mod),
+                                      PyObject *Py_UNUSED(arg))
+{
+    return PyLong_FromUnsignedLong(ftmpy_hooks_thread_tag());
+}
+
+/* Lock held, tracing: the engine's exact snapshot, or -1 with an
+ * exception. */
+static int take_engine_snapshot(ftm_snapshot *snap)
+{
+    int rc = ftm_take_snapshot(snap);
+    if (rc == FTM_OK) {
+        return 0;
+    }
+    if (rc == FTM_ENOMEM) {
+        PyErr_NoMemory();
+    } else {
+        PyErr_Format(PyExc_RuntimeError,
+                     "fasttracemalloc: snapshot failed (%d)", rc);
+    }
+    return -1;
+}
+
+PyDoc_STRVAR(thread_totals_doc,
+             "_thread_totals($module, /)\n--\n\n"
+             "Dict tag -> [size, count] of the traced blocks live now (exact, "
+             "like get_traced_memory()); tag 0 = allocated without "
+             "attribution.");
+
+static PyObject *m_thread_totals(PyObject *Py_UNUSED(mod),
+                                 PyObject *Py_UNUSED(arg))
+{
+    lock_module();
+    if (!tracing) {
+        unlock_module();
+        return PyDict_New();
+    }
+    ftm_snapshot snap;
+    if (take_engine_snapshot(&snap) < 0) {
+        unlock_module();
+        return NULL;
+    }
+    ftmpy_suppress_begin();
+    PyObject *out = ftmpy_threads_totals(&snap);
+    ftmpy_suppress_end();
+    ftm_snapshot_release(&snap);
+    unlock_module();
+    return out;
+}
+
+PyDoc_STRVAR(get_thread_traces_doc,
+             "_get_thread_traces($module, /)\n--\n\n"
+             "(traces, tags): _get_traces()'s list and, from the same "
+             "instant, a list of thread tags, one per trace.");
+
+static PyObject *m_get_thread_traces(PyObject *Py_UNUSED(mod),
+                                     PyObject *Py_UNUSED(arg))
+{
+    lock_module();
+    if (!tracing) {
+        unlock_module();
+        return Py_BuildValue("([][])");
+    }
+    ftm_snapshot snap;
+    if (take_engine_snapshot(&snap) < 0) {
+        unlock_module();
+        return NULL;
+    }
+    ftmpy_suppress_begin();
+    PyObject *out = NULL;
+    PyObject *list = ftmpy_traces_list(&snap);
+    PyObject *tags = list != NULL ? ftmpy_threads_tags(&snap) : NULL;
+    if (tags != NULL) {
+        out = PyTuple_Pack(2, list, tags);
+    }
+    Py_XDECREF(list);
+    Py_XDECREF(tags);
+    ftmpy_suppress_end();
+    ftm_snapshot_release(&snap);
+    unlock_module();
+    return out;
+}
+
 /* capi_rebind.h: _PyTraceMalloc_GetTraceback on the engine. */
 int ftmpy_module_traceback(unsigned int domain, uintptr_t ptr, PyObject **out)
 {
@@ -757,6 +893,16 @@ static PyMethodDef methods[] = {
      PyDoc_STR("_pickle_scan($module, data, /)\n--\n\nRaise ValueError "
                "unless data is a pickle made only of the opcodes a "
                "snapshot file needs (pickle_scan.h).")},
+    {"_set_thread_attribution", m_set_thread_attribution, METH_O,
+     set_thread_attribution_doc},
+    {"_get_thread_attribution", m_get_thread_attribution, METH_NOARGS,
+     get_thread_attribution_doc},
+    {"_thread_table", m_thread_table, METH_NOARGS, thread_table_doc},
+    {"_current_thread_tag", m_current_thread_tag, METH_NOARGS,
+     current_thread_tag_doc},
+    {"_thread_totals", m_thread_totals, METH_NOARGS, thread_totals_doc},
+    {"_get_thread_traces", m_get_thread_traces, METH_NOARGS,
+     get_thread_traces_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,12 +1,14 @@
 """Harness of the differential test (test_differential.py).
 
-    python diff_harness.py (builtin|fasttracemalloc) NFRAME WORKLOAD
+    python diff_harness.py (builtin|fasttracemalloc|fasttracemalloc-threads) NFRAME WORKLOAD
 
 Runs diff_workloads.w_WORKLOAD traced by the named tracer at NFRAME frames
 in this fresh process, keeps what the workload returns alive, takes a
 snapshot, drops the tracers' and this harness's own traces, and prints
 statistics('traceback') as JSON: {"limit": N, "stats": [[frames (oldest
-first), size, count], ...] sorted}.
+first), size, count], ...] sorted}.  fasttracemalloc-threads: the same
+with per-thread attribution on and the snapshot from take_thread_snapshot()
+(test_threads_attribution.py: attribution must not change the answers).
 
 Determinism: run with PYTHONHASHSEED=0; the cyclic GC is collected (which
 also empties CPython's free lists) and disabled before tracing starts;
@@ -42,6 +44,9 @@ def main(tracer, nframe, workload):
         import fasttracemalloc as mod
         mod.Snapshot, mod.take_snapshot, mod.Filter   # load lazy parts
         tracer_dir = os.path.dirname(mod.__file__)
+        if tracer == "fasttracemalloc-threads":
+            mod.set_thread_attribution(True)
+            mod.take_snapshot = mod.take_thread_snapshot
     fn = WORKLOADS[workload]
     gc.collect()
     gc.disable()
