@@ -184,3 +184,21 @@ def test_run_live_passes_the_target_through(tmp_path, module):
     log = (tmp_path / "o.log").read_text()
     assert "ARGS ['a', '--b']" in log, log
     assert "the program exited with status 0" in proc.stdout
+
+
+def test_run_live_shows_memory_per_thread(tmp_path):
+    """With --threads, the screens list the threads with their live
+    memory: the grower thread's rows stay within what it holds."""
+    app = tmp_path / "app.py"
+    app.write_text(APP)
+    rc, term = run_on_pty(["-m", "fasttracemalloc", "run", "--live",
+                           "--threads", "-o", str(tmp_path / "s.snap"),
+                           str(app)], cwd=str(tmp_path))
+    assert rc == 0, term[-2000:]
+    rows = re.findall(r"^  grower\s+([\d.]+) (B|KiB|MiB)\s+(\d+) blocks",
+                      term.replace("\r", ""), re.M)
+    assert rows, term[-3000:]
+    scale = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2}
+    sizes = [float(v) * scale[u] for v, u, _n in rows]
+    assert max(sizes) <= 25 * 100_000 + 64 * 1024
+    assert max(sizes) >= 100_000   # it had grown by the time of a screen

@@ -136,3 +136,46 @@ def test_chart_in_a_real_browser(recorded, tmp_path):
             out.as_uri(), "about:blank"}, b.requests
     finally:
         b.close()
+
+
+THREADS_APP = """\
+import threading, time
+keep = {}
+def work(name, n):
+    keep[name] = [bytearray(100_000) for _ in range(n)]
+    time.sleep(0.6)
+ts = [threading.Thread(target=work, args=("small", 10), name="small"),
+      threading.Thread(target=work, args=("big", 30), name="big")]
+for t in ts: t.start()
+for t in ts: t.join()
+time.sleep(0.2)
+"""
+
+
+def test_per_thread_series(tmp_path):
+    """With run --threads, each thread's live memory is recorded and
+    drawn: the two workers' series reach what each of them holds."""
+    from fasttracemalloc._timeline import load_threads
+    app = tmp_path / "app.py"
+    app.write_text(THREADS_APP)
+    proc = run_python("-m", "fasttracemalloc", "run", "--top", "0",
+                      "--threads", "--timeline", str(tmp_path / "t.txt"),
+                      "--timeline-interval", "0.05", "-o",
+                      str(tmp_path / "s.snap"), str(app), cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    series = load_threads(str(tmp_path / "t.txt"))
+    assert {"small", "big"} <= set(series), sorted(series)
+    big = max(v for _t, v in series["big"])
+    small = max(v for _t, v in series["small"])
+    assert 30 * 100_000 <= big < 30 * 100_000 + 256 * 1024, big
+    assert 10 * 100_000 <= small < 10 * 100_000 + 256 * 1024, small
+    out = tmp_path / "c.html"
+    proc = run_python("-m", "fasttracemalloc", "timeline",
+                      str(tmp_path / "t.txt"), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    page = out.read_text()
+    # the largest thread first, each named in its line and the legend
+    assert re.search(r'<polyline class="thread" id="thread-0" [^>]*>'
+                     r'<title>big</title>', page), page[:3000]
+    assert re.search(r'id="thread-\d+" [^>]*><title>small</title>', page)
+    assert "per thread:" in page
