@@ -13,18 +13,17 @@ import pickle
 import subprocess
 import sys
 import threading
-import tracemalloc
 import warnings
 
 import pytest
 
 import fasttracemalloc
 from fasttracemalloc import _safeload
-from conftest import (HERE, bytearray_block, child_env, free_list_restamped,
+from conftest import (bytearray_block, child_env, free_list_restamped,
                       needs_engine, run_python)
 
 import diff_harness
-from test_differential import ATTEMPTS, describe, traced
+from test_differential import compare_with_builtin
 
 pytestmark = needs_engine
 
@@ -380,24 +379,7 @@ def test_attribution_keeps_builtin_statistics(workload, nframe):
     from take_thread_snapshot(): the same statistics as the builtin."""
     if workload == "freelists" and not free_list_restamped():
         pytest.skip("static 3.11/3.12 executable: see test_differential")
-    for attempt in range(ATTEMPTS):
-        expected = traced("builtin", nframe, workload)
-        got = traced("fasttracemalloc-threads", nframe, workload)
-        assert expected["limit"] == got["limit"] == nframe
-        assert any(frames[-1][0] == os.path.join(HERE, "diff_workloads.py")
-                   for frames, _, _ in expected["stats"])
-        if got["stats"] == expected["stats"]:
-            return
-        if traced("builtin", nframe, workload)["stats"] == expected["stats"]:
-            break
-    else:
-        pytest.fail("the builtin was not deterministic in %d attempts"
-                    % ATTEMPTS)
-    pytest.fail("statistics differ\nbuiltin only:\n  %s\nours only:\n  %s"
-                % ("\n  ".join(describe([s for s in expected["stats"]
-                                         if s not in got["stats"]])),
-                   "\n  ".join(describe([s for s in got["stats"]
-                                         if s not in expected["stats"]]))))
+    compare_with_builtin("fasttracemalloc-threads", nframe, workload)
 
 
 PROGRAM = """\
