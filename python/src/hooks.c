@@ -121,8 +121,10 @@
  *        allocating -- this shortcut then needs that to happen within one
  *        instruction of one frame.  The code-death count rules out a new
  *        code object at a dead one's address.
- * The shortcut removes about a third of the engine events of an
- * object-heavy loop (and its capture): bench/results (2026-12-07-fresh).
+ * The shortcut removed a fifth of the engine events (and their stack
+ * walks) of 3.13t's scaling loop (bench/overhead/wl_ftscale.py: 26.6 ->
+ * 20.8 per iteration) and 16% of a free-list-heavy 3.11 workload's
+ * (bench/results/2026-12-07-restamp-pyperformance-311.md).
  *
  * 3.11/3.12 have no public hook: there the
  * same function (ftmpy_hooks_new_object) is reached from a wrapper of
@@ -857,11 +859,6 @@ static const PyMemAllocatorEx wrappers[H_COUNT] = {
  * GIL only. */
 static int in_chain[H_COUNT];
 
-/* An object was just created (hooks.h): re-stamp its block's trace, if
- * it has one, with the current traceback.  Called with the GIL (attached)
- * while tracing; outside a wrapper and outside a query only, as the
- * builtin's reentrancy flag.  Sampled mode: only a sampled block has a
- * trace to re-stamp; the set says which, without an engine event. */
 /* The fresh-object shortcut's frame and code-death guards (top of file). */
 static inline int fresh_unchanged(const tcache *t)
 {
@@ -871,6 +868,11 @@ static inline int fresh_unchanged(const tcache *t)
            ftmpy_code_deaths() == t->fresh_deaths;
 }
 
+/* An object was just created (hooks.h): re-stamp its block's trace, if
+ * it has one, with the current traceback.  Called with the GIL (attached)
+ * while tracing; outside a wrapper and outside a query only, as the
+ * builtin's reentrancy flag.  Sampled mode: only a sampled block has a
+ * trace to re-stamp; the set says which, without an engine event. */
 void ftmpy_hooks_new_object(PyObject *op)
 {
     if (sample_mean() != 0 &&
