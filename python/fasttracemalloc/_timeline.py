@@ -117,7 +117,7 @@ def _read(path):
                 try:
                     t, size = float(parts[1]), int(parts[2])
                     name = parts[3].strip()
-                    if t < 0 or size < 0 or not name:
+                    if not 0 <= t < 1e12 or size < 0 or not name:
                         raise ValueError
                 except (ValueError, IndexError):
                     raise TimelineError("%s, line %d: not 't elapsed size "
@@ -127,7 +127,9 @@ def _read(path):
             parts = line.split()
             try:
                 t, cur, peak = float(parts[0]), int(parts[1]), int(parts[2])
-                if len(parts) != 3 or t < 0 or cur < 0 or peak < 0:
+                # 0 <= t < 1e12 also refuses nan and inf
+                if len(parts) != 3 or not 0 <= t < 1e12 or cur < 0 or (
+                        peak < 0):
                     raise ValueError
             except (ValueError, IndexError):
                 raise TimelineError("%s, line %d: not 'elapsed current "

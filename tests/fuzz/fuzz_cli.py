@@ -1,5 +1,5 @@
 """Fuzz target: the command line of ``python -m fasttracemalloc`` for the
-commands that read files (report, compare, export, flamegraph).
+commands that read files (report, compare, export, flamegraph, timeline).
 
 Property: for any argument list -- options and values from the fuzzer,
 file arguments drawn from a real snapshot, a file of fuzzed bytes and a
@@ -24,7 +24,7 @@ with atheris.instrument_imports():
 SCRATCH = tempfile.mkdtemp(prefix="ftm-fuzz-cli-")
 GOOD = os.environ["FTM_FUZZ_GOOD_SNAPSHOT"]  # written by run.sh
 FUZZED = os.path.join(SCRATCH, "fuzzed.snap")
-COMMANDS = ["report", "compare", "export", "flamegraph"]
+COMMANDS = ["report", "compare", "export", "flamegraph", "timeline"]
 OPTIONS = ["--top", "--key-type", "--cumulative", "-f", "--format", "-o",
            "--output", "--diff", "--title", "--max-nodes", "--min-percent",
            "-h", "lineno", "filename",

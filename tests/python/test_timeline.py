@@ -93,6 +93,12 @@ def test_timeline_errors(tmp_path):
     assert proc.returncode == 2
     assert "line 3: not 'elapsed current peak'" in proc.stderr
     assert "Traceback" not in proc.stderr
+    for line in ("nan 1 2", "inf 1 2", "-1 1 2", "0.5 -1 2", "t nan 5 x",
+                 "t 0.1 5"):
+        bad.write_text("0.1 10 20\n%s\n" % line)
+        proc = run_python("-m", "fasttracemalloc", "timeline", str(bad))
+        assert proc.returncode == 2, line
+        assert "line 2: not " in proc.stderr, (line, proc.stderr)
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     proc = run_python("-m", "fasttracemalloc", "timeline", str(empty))
