@@ -846,7 +846,7 @@ int ftmpy_capi_add_functions(PyObject *mod)
     return PyModule_AddFunctions(mod, capi_methods);
 }
 
-static int put(PyObject *d, const char *key, PyObject *v)
+int ftmpy_stats_put(PyObject *d, const char *key, PyObject *v)
 {
     if (v == NULL) {
         return -1;
@@ -861,20 +861,22 @@ int ftmpy_capi_stats_into(PyObject *d)
 #define U64(x)                                                                \
     PyLong_FromUnsignedLongLong(                                              \
         (unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
-    if (put(d, "capi_rebound",
+    if (ftmpy_stats_put(
+            d, "capi_rebound",
             PyBool_FromLong(
                 !refused &&
                 atomic_load_explicit(&st_active, memory_order_relaxed))) < 0 ||
-        put(d, "capi_scans", U64(st_scans)) < 0 ||
-        put(d, "capi_slots", U64(st_slots)) < 0 ||
-        put(d, "capi_slot_failures", U64(st_failures)) < 0 ||
-        put(d, "capi_refusals", U64(st_refusals)) < 0 ||
-        put(d, "newref_rebound",
-            PyBool_FromLong(atomic_load_explicit(&st_newref_home,
-                                                 memory_order_relaxed))) < 0 ||
-        put(d, "newref_refusals", U64(st_newref_refusals)) < 0 ||
-        put(d, "capi_reason",
-            refused ? PyUnicode_FromString(reason) : Py_NewRef(Py_None)) < 0) {
+        ftmpy_stats_put(d, "capi_scans", U64(st_scans)) < 0 ||
+        ftmpy_stats_put(d, "capi_slots", U64(st_slots)) < 0 ||
+        ftmpy_stats_put(d, "capi_slot_failures", U64(st_failures)) < 0 ||
+        ftmpy_stats_put(d, "capi_refusals", U64(st_refusals)) < 0 ||
+        ftmpy_stats_put(d, "newref_rebound",
+                        PyBool_FromLong(atomic_load_explicit(
+                            &st_newref_home, memory_order_relaxed))) < 0 ||
+        ftmpy_stats_put(d, "newref_refusals", U64(st_newref_refusals)) < 0 ||
+        ftmpy_stats_put(d, "capi_reason",
+                        refused ? PyUnicode_FromString(reason)
+                                : Py_NewRef(Py_None)) < 0) {
         return -1;
     }
 #undef U64

@@ -47,6 +47,11 @@ void ftmpy_capi_newref_refused(void);
  * exception set. */
 int ftmpy_capi_stats_into(PyObject *dict);
 
+/* dict[key] = v for a _stats() dict, stealing the new reference v (NULL:
+ * the exception of whatever made it).  0, or -1 with an exception set.
+ * Shared by the files that add their counters (newref_patch.c too). */
+int ftmpy_stats_put(PyObject *dict, const char *key, PyObject *v);
+
 /* Implemented by module.c: the engine's answer to
  * _PyTraceMalloc_GetTraceback(domain, ptr).  Returns 0 when the engine is
  * not tracing (the caller forwards to the original), else 1 with *out

@@ -125,6 +125,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capi_rebind.h"
 #include "hooks.h"
 #include "newref_patch.h"
 
@@ -612,23 +613,14 @@ void ftmpy_newref_patch_stop(void)
 
 #endif /* FTMPY_NEWREF_PATCH */
 
-static int put(PyObject *d, const char *key, PyObject *v)
-{
-    if (v == NULL) {
-        return -1;
-    }
-    int rc = PyDict_SetItemString(d, key, v);
-    Py_DECREF(v);
-    return rc;
-}
-
 int ftmpy_newref_patch_stats_into(PyObject *d)
 {
-    if (put(d, "newref_patched", PyBool_FromLong(ever)) < 0 ||
-        put(d, "newref_patch_active", PyBool_FromLong(active)) < 0 ||
-        put(d, "newref_patch_reason",
-            reason[0] ? PyUnicode_FromString(reason) : Py_NewRef(Py_None)) <
-            0) {
+    if (ftmpy_stats_put(d, "newref_patched", PyBool_FromLong(ever)) < 0 ||
+        ftmpy_stats_put(d, "newref_patch_active", PyBool_FromLong(active)) <
+            0 ||
+        ftmpy_stats_put(d, "newref_patch_reason",
+                        reason[0] ? PyUnicode_FromString(reason)
+                                  : Py_NewRef(Py_None)) < 0) {
         return -1;
     }
     return 0;
