@@ -581,9 +581,7 @@ def cmd_timeline(argv):
     output = args.output or args.timeline + ".html"
     try:
         samples = write_chart(args.timeline, output, args.title)
-    except TimelineError as exc:
-        parser.error(str(exc))
-    except OSError as exc:
+    except (TimelineError, OSError) as exc:
         parser.error(str(exc))
     sys.stderr.write("fasttracemalloc: chart of %d samples written to %s\n"
                      % (len(samples), output))
