@@ -143,6 +143,22 @@ def run_python(*args, env=None, cwd=None, timeout=300, **env_overrides):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def run_json_case(tmp_path, prelude, body, **env):
+    """Run `prelude` + dedented `body` as a script in a fresh interpreter
+    (env overrides as for run_python); the script fills a dict `out`, which
+    is printed as JSON and returned.  The script must exit 0 and print
+    nothing on stderr."""
+    import json
+    import textwrap
+    path = tmp_path / "case.py"
+    path.write_text(prelude + textwrap.dedent(body)
+                    + "\nprint(json.dumps(out))\n")
+    proc = run_python(str(path), **env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "", proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
 def pytest_report_header(config):
     return ["fasttracemalloc %s from %s, engine: %s (%s)"
             % (fasttracemalloc.__version__,

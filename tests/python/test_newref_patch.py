@@ -8,12 +8,9 @@ not change: the builtin's own functions, the C API reached without a GOT
 Each case runs in a fresh interpreter: the patch is process-wide state.
 """
 
-import json
-import textwrap
-
 import pytest
 
-from conftest import needs_engine, newref_patchable, run_python
+from conftest import needs_engine, newref_patchable, run_json_case
 
 pytestmark = [
     needs_engine,
@@ -45,13 +42,7 @@ out = {}
 
 
 def run_case(tmp_path, body, **env):
-    path = tmp_path / "case.py"
-    path.write_text(PRELUDE + textwrap.dedent(body)
-                    + "\nprint(json.dumps(out))\n")
-    proc = run_python(str(path), **env)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == "", proc.stderr
-    return json.loads(proc.stdout.splitlines()[-1])
+    return run_json_case(tmp_path, PRELUDE, body, **env)
 
 
 def test_builtin_functions_answer_as_when_not_tracing(tmp_path):

@@ -22,7 +22,7 @@ import pytest
 
 from conftest import (free_list_restamped, needs_engine,
                       newref_in_shared_libpython, newref_patchable,
-                      run_python)
+                      run_json_case, run_python)
 
 pytestmark = needs_engine
 
@@ -53,13 +53,7 @@ out = {}
 
 
 def run_case(tmp_path, body):
-    path = tmp_path / "case.py"
-    path.write_text(SCRIPT + textwrap.dedent(body)
-                    + "\nprint(json.dumps(out))\n")
-    proc = run_python(str(path))
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == "", proc.stderr
-    return json.loads(proc.stdout.splitlines()[-1])
+    return run_json_case(tmp_path, SCRIPT, body)
 
 
 def test_free_list_object_gets_its_own_traceback(tmp_path):
