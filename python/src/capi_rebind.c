@@ -93,7 +93,10 @@
  * _Py_NewReference (3.12: also _Py_NewReferenceNoTotal), which re-stamps
  * the object's trace only for the builtin (3.13+ has PyRefTracer, which
  * hooks.c uses instead).  Both are slots here too, with wrappers that call
- * the original and then, while tracing, ftmpy_hooks_new_object().  This
+ * the original and then, while tracing in a mode that wants the event
+ * (hooks.h: ftmpy_hooks_newobj_wanted, one inline load; a sampled session
+ * that does not re-stamp tail-calls the original and nothing else),
+ * ftmpy_hooks_new_object().  This
  * reaches the interpreter's own calls only where libpython calls them
  * through its PLT: a shared libpython built with semantic interposition
  * (pyenv 3.11.7 and 3.12.1: every call, 68 + 5 call sites, goes through
@@ -208,19 +211,25 @@ static PyObject *w_gettb(unsigned int domain, uintptr_t ptr)
 #if PY_VERSION_HEX < 0x030D0000
 static void w_newref(PyObject *op)
 {
-    orig_newref(op);
-    if (ftmpy_hooks_is_tracing()) {
-        ftmpy_hooks_new_object(op);
+    if (!atomic_load_explicit(&ftmpy_hooks_newobj_wanted,
+                              memory_order_relaxed)) {
+        orig_newref(op); /* a tail call: not tracing, or sampled */
+        return;
     }
+    orig_newref(op);
+    ftmpy_hooks_new_object(op);
 }
 
 #if PY_VERSION_HEX >= 0x030C0000
 static void w_newref_nototal(PyObject *op)
 {
-    orig_newref_nototal(op);
-    if (ftmpy_hooks_is_tracing()) {
-        ftmpy_hooks_new_object(op);
+    if (!atomic_load_explicit(&ftmpy_hooks_newobj_wanted,
+                              memory_order_relaxed)) {
+        orig_newref_nototal(op); /* a tail call: not tracing, or sampled */
+        return;
     }
+    orig_newref_nototal(op);
+    ftmpy_hooks_new_object(op);
 }
 #endif
 #endif

@@ -213,6 +213,7 @@ static hook hooks[H_COUNT] = {
 };
 
 static atomic_int g_tracing;
+atomic_int ftmpy_hooks_newobj_wanted;
 static atomic_uint g_nframe = 1;
 
 static atomic_uint_fast64_t st_capture_oom;
@@ -671,7 +672,9 @@ static inline void note_alloc(tcache *t, int raw, void *p, size_t size)
  * and costs the engine nothing. */
 static inline int must_record_free(void *p)
 {
-    return sample_mean() == 0 || ftmpy_sampled_take((uintptr_t)p) ||
+    return sample_mean() == 0 ||
+           (ftmpy_sampled_maybe((uintptr_t)p) &&
+            ftmpy_sampled_take((uintptr_t)p)) ||
            atomic_load_explicit(&ftmpy_sample_record_all,
                                 memory_order_relaxed);
 }
@@ -1009,16 +1012,21 @@ void ftmpy_hooks_install(uint16_t nframe)
         PyMem_SetAllocator(hooks[i].domain, &ours);
         in_chain[i] = 1;
     }
-    if (sample_mean() == 0 ||
-        atomic_load_explicit(&ftmpy_sample_restamp, memory_order_relaxed)) {
+    int newobj =
+        sample_mean() == 0 ||
+        atomic_load_explicit(&ftmpy_sample_restamp, memory_order_relaxed);
+    if (newobj) {
         tracer_install(); /* sampled mode: only if asked (sampled.h) */
     }
+    atomic_store_explicit(&ftmpy_hooks_newobj_wanted, newobj,
+                          memory_order_relaxed);
     atomic_store_explicit(&g_tracing, 1, memory_order_relaxed);
 }
 
 void ftmpy_hooks_uninstall(void)
 {
     atomic_store_explicit(&g_tracing, 0, memory_order_relaxed);
+    atomic_store_explicit(&ftmpy_hooks_newobj_wanted, 0, memory_order_relaxed);
     for (int i = 0; i < H_COUNT; i++) {
         PyMemAllocatorEx cur;
         PyMem_GetAllocator(hooks[i].domain, &cur);

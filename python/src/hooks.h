@@ -19,6 +19,7 @@
 #define FTMPY_HOOKS_H
 
 #include <Python.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 int ftmpy_hooks_init(void);
@@ -85,5 +86,14 @@ int ftmpy_hooks_untrack(unsigned int domain, uintptr_t ptr);
  * PyRefTracer (3.13+, hooks.c) and by capi_rebind.c's _Py_NewReference
  * wrapper (3.11/3.12). */
 void ftmpy_hooks_new_object(PyObject *op);
+
+/* 1 while tracing in a mode that wants new-object events (exact mode, or
+ * a sampled session that re-stamps): what the _Py_NewReference wrappers
+ * of 3.11/3.12 test, inline, before calling ftmpy_hooks_new_object.  A
+ * sampled session without re-stamping then costs each object creation
+ * one load instead of two calls.  Relaxed; written by install/uninstall
+ * with g_tracing (hooks.c), so a stale value is a creation racing with
+ * start/stop, which ftmpy_hooks_new_object checks again anyway. */
+extern atomic_int ftmpy_hooks_newobj_wanted;
 
 #endif /* FTMPY_HOOKS_H */

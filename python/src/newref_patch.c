@@ -171,7 +171,8 @@ static int *tracing_flag;    /* &_Py_tracemalloc_config.tracing */
 
 static int patched_newref(PyObject *op)
 {
-    if (ftmpy_hooks_is_tracing()) {
+    if (atomic_load_explicit(&ftmpy_hooks_newobj_wanted,
+                             memory_order_relaxed)) {
         ftmpy_hooks_new_object(op);
     }
     return 0;

@@ -26,8 +26,7 @@
 #include "sampled.h"
 
 #define SLOTS 7u
-#define NBUCKET_LOG 13u
-#define NBUCKET (1u << NBUCKET_LOG)
+#define NBUCKET (1u << FTMPY_SAMPLED_NBUCKET_LOG)
 #define NSTRIPE 64u
 
 typedef struct chain {
@@ -58,7 +57,7 @@ static chain **chains; /* NBUCKET heads, guarded by stripes[] */
  * address is in the set its bucket's count is >= 1 for any thread that
  * the program has ordered after its allocation (sampled.h's argument
  * applied to this counter's modification order). */
-static atomic_ushort occ[NBUCKET];
+atomic_ushort ftmpy_sampled_occ[NBUCKET];
 static pthread_mutex_t stripes[NSTRIPE];
 static atomic_uint_fast64_t g_seed;
 static atomic_int g_seeded;
@@ -192,7 +191,8 @@ int ftmpy_sampled_configure(uint64_t mean, const uint64_t *seed,
                                       memory_order_relaxed);
             }
             atomic_store_explicit(&cur[b].over, 0, memory_order_relaxed);
-            atomic_store_explicit(&occ[b], 0, memory_order_relaxed);
+            atomic_store_explicit(&ftmpy_sampled_occ[b], 0,
+                                  memory_order_relaxed);
             chain *n = chains[b];
             while (n != NULL) {
                 chain *next = n->next;
@@ -230,32 +230,28 @@ void ftmpy_sampled_disable(void)
 
 static void occ_inc(unsigned b)
 {
-    unsigned short v = atomic_load_explicit(&occ[b], memory_order_relaxed);
+    unsigned short v =
+        atomic_load_explicit(&ftmpy_sampled_occ[b], memory_order_relaxed);
     do {
         if (v == 0xFFFF) {
             return;
         }
     } while (!atomic_compare_exchange_weak_explicit(
-        &occ[b], &v, (unsigned short)(v + 1), memory_order_relaxed,
-        memory_order_relaxed));
+        &ftmpy_sampled_occ[b], &v, (unsigned short)(v + 1),
+        memory_order_relaxed, memory_order_relaxed));
 }
 
 static void occ_dec(unsigned b)
 {
-    unsigned short v = atomic_load_explicit(&occ[b], memory_order_relaxed);
+    unsigned short v =
+        atomic_load_explicit(&ftmpy_sampled_occ[b], memory_order_relaxed);
     do {
         if (v == 0xFFFF || v == 0) {
             return;
         }
     } while (!atomic_compare_exchange_weak_explicit(
-        &occ[b], &v, (unsigned short)(v - 1), memory_order_relaxed,
-        memory_order_relaxed));
-}
-
-static inline unsigned bucket_of(uintptr_t p)
-{
-    uint64_t h = ((uint64_t)p >> 4) * UINT64_C(0x9E3779B97F4A7C15);
-    return (unsigned)(h >> (64 - NBUCKET_LOG));
+        &ftmpy_sampled_occ[b], &v, (unsigned short)(v - 1),
+        memory_order_relaxed, memory_order_relaxed));
 }
 
 int ftmpy_sampled_add(uintptr_t p)
@@ -264,7 +260,7 @@ int ftmpy_sampled_add(uintptr_t p)
     if (tab == NULL) {
         return -1; /* racing with the first start_sampled: not traced */
     }
-    unsigned b = bucket_of(p);
+    unsigned b = ftmpy_sampled_bucket(p);
     bucket *bk = &tab[b];
     atomic_fetch_add_explicit(&st_sampled, 1, memory_order_relaxed);
     occ_inc(b);
@@ -303,8 +299,9 @@ static int find(uintptr_t p, int take)
     if (tab == NULL) {
         return 0;
     }
-    unsigned b = bucket_of(p);
-    if (atomic_load_explicit(&occ[b], memory_order_relaxed) == 0) {
+    unsigned b = ftmpy_sampled_bucket(p);
+    if (atomic_load_explicit(&ftmpy_sampled_occ[b], memory_order_relaxed) ==
+        0) {
         return 0; /* the common case: nothing sampled hashes here */
     }
     bucket *bk = &tab[b];

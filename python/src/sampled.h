@@ -133,6 +133,28 @@ int ftmpy_sampled_add(uintptr_t p);
 int ftmpy_sampled_take(uintptr_t p);
 int ftmpy_sampled_has(uintptr_t p);
 
+/* The set's buckets and their occupancy counts (sampled.c: `occ`),
+ * exposed only for ftmpy_sampled_maybe(): the unsampled free, the most
+ * frequent call of the sampled mode, tests its bucket's count inline
+ * instead of calling take().  Zero (static) until the first session. */
+#define FTMPY_SAMPLED_NBUCKET_LOG 13u
+extern atomic_ushort ftmpy_sampled_occ[1u << FTMPY_SAMPLED_NBUCKET_LOG];
+
+static inline unsigned ftmpy_sampled_bucket(uintptr_t p)
+{
+    uint64_t h = ((uint64_t)p >> 4) * UINT64_C(0x9E3779B97F4A7C15);
+    return (unsigned)(h >> (64 - FTMPY_SAMPLED_NBUCKET_LOG));
+}
+
+/* 0: p is certainly not in the set (take(p) would return 0 -- its first
+ * test is this one); 1: call take(p) to know.  Same ordering argument as
+ * take (sampled.c: `occ`). */
+static inline int ftmpy_sampled_maybe(uintptr_t p)
+{
+    return atomic_load_explicit(&ftmpy_sampled_occ[ftmpy_sampled_bucket(p)],
+                                memory_order_relaxed) != 0;
+}
+
 typedef struct ftmpy_sampled_stats {
     uint64_t sampled;  /* allocations sampled (added to the set) */
     uint64_t overflow; /* adds that went to a bucket's chain */
