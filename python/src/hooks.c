@@ -299,7 +299,11 @@ static void tls_destroy(void *arg)
     tls_cur = NULL;
 }
 
-static tcache *tls_create(void)
+/* Out of line (as every slow case of the wrappers): the wrappers' fast
+ * paths then need few registers and no large prologue. */
+#define FTMPY_COLD __attribute__((noinline, cold))
+
+FTMPY_COLD static tcache *tls_create(void)
 {
     tcache *t = calloc(1, sizeof(*t));
     if (t == NULL) {
@@ -654,16 +658,29 @@ static inline void record_sampled(tcache *t, int raw, void *p, size_t size,
     }
 }
 
+/* note_alloc's recording half, out of line: exact mode (mean == 0), or
+ * a sampled allocation (the thread's sampler already said so). */
+static __attribute__((noinline)) void
+note_alloc_record(tcache *t, int raw, void *p, size_t size, uint64_t mean)
+{
+    if (mean == 0) {
+        record_alloc(t, raw, p, size);
+    } else {
+        ftmpy_sampler_hit(&t->sampler);
+        record_sampled(t, raw, p, size, mean);
+    }
+}
+
 /* Any mode: p was just allocated.  In sampled mode the decision comes
- * before the capture: an unsampled allocation costs a counter update. */
+ * before the capture: an unsampled allocation costs a counter update,
+ * inline. */
 static inline void note_alloc(tcache *t, int raw, void *p, size_t size)
 {
     uint64_t mean = sample_mean();
-    if (mean == 0) {
-        record_alloc(t, raw, p, size);
-    } else if (ftmpy_sampler_take(&t->sampler, size)) {
-        record_sampled(t, raw, p, size, mean);
+    if (mean != 0 && ftmpy_sampler_skip(&t->sampler, size)) {
+        return;
     }
+    note_alloc_record(t, raw, p, size, mean);
 }
 
 /* Any mode: whether a free of p must be recorded.  Sampled mode: only if p

@@ -97,20 +97,38 @@ typedef struct ftmpy_sampler {
 void ftmpy_sampler_reset(ftmpy_sampler *s, unsigned session);
 uint64_t ftmpy_sampler_draw(ftmpy_sampler *s);
 
-/* 1 if an allocation of `size` bytes is sampled.  The calling thread's own
- * sampler; only called while ftmpy_sample_mean != 0. */
-static inline int ftmpy_sampler_take(ftmpy_sampler *s, size_t size)
+/* The decision in two halves, so the wrappers keep the common one inline:
+ * skip() returns 1 for an allocation of `size` bytes that is NOT sampled
+ * (and counts it down); when it returns 0 the allocation is sampled and
+ * the caller must call hit() (which draws the next sample point) before
+ * the next skip().  The calling thread's own sampler; only while
+ * ftmpy_sample_mean != 0. */
+static inline int ftmpy_sampler_skip(ftmpy_sampler *s, size_t size)
 {
     unsigned sess =
         atomic_load_explicit(&ftmpy_sample_session, memory_order_relaxed);
-    if (s->session != sess) {
+    if (__builtin_expect(s->session != sess, 0)) {
         ftmpy_sampler_reset(s, sess);
     }
-    if (size < s->left) {
+    if (__builtin_expect(size < s->left, 1)) {
         s->left -= size;
+        return 1;
+    }
+    return 0;
+}
+
+static inline void ftmpy_sampler_hit(ftmpy_sampler *s)
+{
+    s->left = ftmpy_sampler_draw(s);
+}
+
+/* 1 if an allocation of `size` bytes is sampled (both halves). */
+static inline int ftmpy_sampler_take(ftmpy_sampler *s, size_t size)
+{
+    if (ftmpy_sampler_skip(s, size)) {
         return 0;
     }
-    s->left = ftmpy_sampler_draw(s);
+    ftmpy_sampler_hit(s);
     return 1;
 }
 
