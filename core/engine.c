@@ -52,6 +52,12 @@
  *                    step takes its number; producers load it (acquire)
  *                    AFTER taking theirs.  Its pool and number never change.
  *   E.ring_capacity  relaxed; read when a thread creates its ring.
+ *   E.merger_off     the session runs without a merger thread
+ *                    (ftm_config.no_merger_thread): written under life by
+ *                    ftm_start before the session begins; read relaxed by
+ *                    exiting threads (on_thread_exit: a stale value only
+ *                    makes an exit skip or take one step, both harmless)
+ *                    and by the fork child (one thread).
  *   E.producer_lost  relaxed fetch_add on the rare loss paths.
  *   E.gens, E.cur, gen->refs, gen->base, E.tb_oom_retired   gen_lock.
  *   E.session_base_lost, E.session_base_traces_oom   apply lock (written
@@ -97,6 +103,7 @@ static struct {
     _Atomic bool tracing;
     _Atomic(ftm_gen *) live;
     _Atomic uint32_t ring_capacity;
+    _Atomic bool merger_off;
     _Atomic uint64_t producer_lost;
     ftm_gen *gens;
     ftm_gen *cur;
@@ -527,7 +534,8 @@ static void atfork_child(void)
     ftm_merger_fork_child(m, ftm_seq_peek(), ftm_tls_self.ring);
 #endif
     ftm_tls_self.ticket_open = 0;
-    if (m->session) {
+    if (m->session &&
+        !atomic_load_explicit(&E.merger_off, memory_order_relaxed)) {
         if (ftm_merger_thread_start(m) != 0) {
             /* Without a merger, producers whose rings fill up do the
              * merging themselves (merger.h): slower, still exact. */
@@ -535,9 +543,30 @@ static void atfork_child(void)
     }
 }
 
+/* A registered thread exits (thread_registry.h).  Without a merger
+ * thread nobody else would drain its closed ring before the next query,
+ * so a program that runs a thread per request would pile up rings: this
+ * thread takes one step itself, which moves its (last, all pushed) events
+ * into the window and frees its ring, and any other closed, empty one.
+ * Blocking on the apply lock cannot deadlock: its holder (a query's flush
+ * or a full producer's help) waits only for producers' pushes, which take
+ * no lock (merger.h, Progress). */
+static void on_thread_exit(void)
+{
+    if (!atomic_load_explicit(&E.merger_off, memory_order_relaxed) ||
+        !atomic_load_explicit(&E.tracing, memory_order_relaxed)) {
+        return;
+    }
+    ftm_merger *m = &ftm_merger_g;
+    pthread_mutex_lock(&m->lock);
+    (void)ftm_merger_step(m);
+    pthread_mutex_unlock(&m->lock);
+}
+
 static void register_atfork(void)
 {
     (void)pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    ftm_registry_set_exit_hook(on_thread_exit);
 }
 
 /* ---- lifecycle
@@ -553,11 +582,13 @@ int ftm_start(const ftm_config *cfg)
 {
     uint32_t cap = FTM_RING_DEFAULT_CAPACITY;
     ftm_mem_backend backend = FTM_MEM_AUTO;
+    bool merger_off = false;
     if (cfg != NULL) {
         if (cfg->ring_capacity != 0) {
             cap = cfg->ring_capacity;
         }
         backend = cfg->mem_backend;
+        merger_off = cfg->no_merger_thread != 0;
     }
     if (!valid_capacity(cap) ||
         (backend != FTM_MEM_AUTO && backend != FTM_MEM_PORTABLE &&
@@ -637,7 +668,8 @@ int ftm_start(const ftm_config *cfg)
     E.session_base_traces_oom = m->traces_lost_oom;
     pthread_mutex_unlock(&m->lock);
 
-    if (ftm_merger_thread_start(m) != 0) {
+    atomic_store_explicit(&E.merger_off, merger_off, memory_order_relaxed);
+    if (!merger_off && ftm_merger_thread_start(m) != 0) {
         /* Still correct without it (producers help when their rings fill
          * and queries flush themselves), just slower: carry on. */
     }

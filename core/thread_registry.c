@@ -23,6 +23,12 @@ static struct {
 } registry = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static _Atomic(void (*)(void)) exit_hook; /* thread_registry.h */
+
+void ftm_registry_set_exit_hook(void (*hook)(void))
+{
+    atomic_store_explicit(&exit_hook, hook, memory_order_relaxed);
+}
 
 /* Runs on the exiting thread, after its last recorded event (unless another
  * destructor records again: then ftm_ring_attach sets the key once more and
@@ -34,6 +40,11 @@ static void ring_thread_exit(void *value)
         ftm_tls_self.ring = NULL;
     }
     atomic_store_explicit(&r->closed, 1, memory_order_release);
+    void (*hook)(void) =
+        atomic_load_explicit(&exit_hook, memory_order_relaxed);
+    if (hook != NULL) {
+        hook();
+    }
 }
 
 static void key_create(void)

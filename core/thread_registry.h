@@ -77,4 +77,11 @@ void ftm_registry_stats_get(ftm_registry_stats *out);
  * held it).  Rings of vanished threads are removed by the caller. */
 void ftm_registry_atfork_child(void);
 
+/* Called by a registered thread as it exits, right after its ring is
+ * closed (no lock held, the thread's last event pushed): the engine uses
+ * it to drain and free that ring when no merger thread runs.  Set once
+ * (engine.c, before any ring exists); relaxed atomic pointer, NULL = no
+ * hook. */
+void ftm_registry_set_exit_hook(void (*hook)(void));
+
 #endif /* FTM_CORE_THREAD_REGISTRY_H */

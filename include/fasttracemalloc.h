@@ -110,13 +110,24 @@ typedef struct ftm_config {
     uint32_t ring_capacity;
     /* only honoured while no engine memory is held */
     ftm_mem_backend mem_backend;
+    /* 1: run this session without a merger thread.  Events then wait in
+     * their rings and are applied by whoever needs them: a producer whose
+     * ring is full, a thread that exits (its ring is drained and freed on
+     * the spot), and every query (which flushes first, as always).  Just
+     * as exact; meant for sessions with few events (the sampled mode),
+     * where a thread that polls the rings costs more than the merging --
+     * its wake-ups, and making a single-threaded program multi-threaded
+     * (glibc then takes every uncontended mutex with an atomic
+     * instruction).  0: the merger thread runs (the default). */
+    int no_merger_thread;
 } ftm_config;
 
 /* ---- lifecycle --------------------------------------------------------- */
 
 /* Start a tracing session (cfg may be NULL for defaults).  Starts the merger
- * thread.  Returns FTM_OK, or FTM_ENOMEM/FTM_EINVAL.  Starting while already
- * tracing is a no-op returning FTM_OK. */
+ * thread, unless cfg->no_merger_thread.  Returns FTM_OK, or
+ * FTM_ENOMEM/FTM_EINVAL.  Starting while already tracing is a no-op returning
+ * FTM_OK. */
 int ftm_start(const ftm_config *cfg);
 
 /* End the session: every event recorded before the call is applied, then

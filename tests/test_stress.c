@@ -486,13 +486,17 @@ static void report(const char *name, uint64_t events, unsigned queries)
            (unsigned long long)st.events_lost);
 }
 
+/* state: NULL, or non-NULL for a session without a merger thread
+ * (ftm_config.no_merger_thread: the producers whose rings fill, the
+ * exiting threads and the queries do all the merging). */
 static void test_exact_under_lock(void **state)
 {
-    (void)state;
+    int no_merger = *state != NULL;
     sim_reset();
     atomic_store(&check_failures, 0);
     first_failure[0] = 0;
-    assert_int_equal(ftm_start(NULL), FTM_OK);
+    ftm_config cfg = {.no_merger_thread = no_merger};
+    assert_int_equal(ftm_start(&cfg), FTM_OK);
     ftm_stats st0;
     ftm_get_stats(&st0);
     start_workers(0, stress_scaled(500000));
@@ -539,7 +543,9 @@ static void test_exact_under_lock(void **state)
     assert_int_equal(st.tracebacks_lost_oom, 0);
     assert_int_equal(st.events_recorded - st0.events_recorded,
                      st.events_applied - st0.events_applied);
-    report("exact (a)", st.events_applied - st0.events_applied, queries);
+    assert_int_equal(st.merger_thread, no_merger ? 0 : 1);
+    report(no_merger ? "exact (a), no merger thread" : "exact (a)",
+           st.events_applied - st0.events_applied, queries);
     ftm_stop();
 }
 
@@ -760,7 +766,10 @@ static void test_lifecycle_race(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_exact_under_lock, teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_exact_under_lock, NULL,
+                                                 teardown, NULL),
+        cmocka_unit_test_prestate_setup_teardown(
+            test_exact_under_lock, NULL, teardown, (void *)"no merger thread"),
         cmocka_unit_test_teardown(test_realistic_order, teardown),
         cmocka_unit_test_teardown(test_lifecycle_race, teardown),
     };

@@ -247,7 +247,14 @@ static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
         ftmpy_newref_patch_stop();
         return PyErr_NoMemory();
     }
-    ftm_config cfg = {0, FTM_MEM_AUTO};
+    /* Sampled mode: one event per `mean` bytes allocated (and the frees of
+     * those blocks) -- too few to keep a thread polling the rings: the
+     * engine runs without its merger thread (fasttracemalloc.h:
+     * no_merger_thread) and the process keeps exactly the threads it
+     * had. */
+    ftm_config cfg = {.ring_capacity = 0,
+                      .mem_backend = FTM_MEM_AUTO,
+                      .no_merger_thread = mean != 0};
     /* Without a GIL a hook of the last session may still be capturing
      * with the old limit; if it took its engine number after ftm_start's,
      * its event would land in this session with the old limit's frames

@@ -639,3 +639,55 @@ def test_c_api_domains_count_as_exact():
     q = inclusion(1000, P)
     assert abs(st.count - (1 + 1 / q)) < 1e-3 / q
     assert abs(st.size_stderr - math.sqrt((1 - q)) * scaled(1000, P)) < 2.0
+
+
+def _os_threads():
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"),
+                    reason="counts threads in /proc/self/task (Linux)")
+def test_sampled_session_runs_without_merger_thread(stopped):
+    """A sampled session's few events do not keep a merger thread polling
+    the rings: the process keeps the threads it had (a single-threaded
+    program stays single-threaded), and a thread that exits merges and
+    frees its own ring, so a thread-per-request server does not pile rings
+    up between queries.  An exact session has its merger thread."""
+    import threading
+    stats = fasttracemalloc._engine._stats
+    before = _os_threads()
+    fasttracemalloc.start_sampled(5, mean_bytes=4096, seed=3)
+    try:
+        assert _os_threads() == before
+        assert stats()["merger_thread"] == 0
+        st0 = stats()
+        kept = []
+
+        def request(k):
+            local = [bytearray(512) for _ in range(400)]  # 200 KiB, freed
+            kept.append(bytes(100000 + k))  # kept: always sampled at 4 KiB
+
+        for k in range(50):
+            t = threading.Thread(target=request, args=(k,))
+            t.start()
+            t.join()
+        st = stats()  # takes no merging step itself
+        registered = st["threads_registered"] - st0["threads_registered"]
+        assert registered == 50  # every thread sampled something
+        assert st["rings_reclaimed"] - st0["rings_reclaimed"] == registered
+        assert _os_threads() == before
+        # the query merges what is left and sees every kept block
+        snap = fasttracemalloc.take_snapshot()
+        mine = [s for s in snap.statistics("lineno")
+                if s.traceback[0].filename == HERE]
+        assert sum(s.count for s in mine) >= 50
+        assert stats()["events_lost"] == 0
+    finally:
+        fasttracemalloc.stop()
+    fasttracemalloc.start(1)
+    try:
+        assert stats()["merger_thread"] == 1
+        assert _os_threads() == before + 1
+    finally:
+        fasttracemalloc.stop()
+    assert _os_threads() == before
