@@ -60,6 +60,9 @@ class _Stats:
         self.top_at = 0.0  # monotonic time of the last top computation
         self.cost = 0.0    # how long it took
         self.start = time.monotonic()
+        # the server starts before tracing does (run: the socket is up
+        # first): until tracing has been seen on, the view says "waiting"
+        self.seen_tracing = False
 
     def refresh_top(self):
         import fasttracemalloc
@@ -78,6 +81,7 @@ class _Stats:
         import fasttracemalloc
         now = time.monotonic()
         tracing = fasttracemalloc.is_tracing()
+        self.seen_tracing = self.seen_tracing or tracing
         if tracing and now - self.top_at >= max(1.0, self.cost / DUTY):
             self.refresh_top()
             now = time.monotonic()
@@ -86,7 +90,8 @@ class _Stats:
         return {"pid": os.getpid(), "elapsed": now - self.start,
                 # this thread's own CPU time: what the view has cost so far
                 "server_cpu": time.thread_time(),
-                "tracing": tracing, "current": current, "peak": peak,
+                "tracing": tracing, "started": self.seen_tracing,
+                "current": current, "peak": peak,
                 "nframe": fasttracemalloc.get_traceback_limit(),
                 "top": self.top, "top_age": now - self.top_at,
                 "top_cost": self.cost, "threads": self.threads}
@@ -177,7 +182,9 @@ def render(stats, width=100, source=""):
     lines = ["fasttracemalloc live%s  pid %d  %.0f s  nframe %d"
              % (source, stats["pid"], stats["elapsed"], stats["nframe"])]
     if not stats["tracing"]:
-        lines.append("not tracing")
+        # "started" is absent from a server of an older version
+        lines.append("not tracing" if stats.get("started", True)
+                     else "waiting for tracing to start")
         return lines
     lines.append("traced memory: current %s, peak %s"
                  % (_fmt(stats["current"]), _fmt(stats["peak"])))

@@ -90,6 +90,8 @@ def test_run_live_on_a_terminal(tmp_path):
         if "traced memory: current " in screen:
             assert not ended, "a traced screen after 'not tracing'"
             traced += 1
+        elif traced == 0:  # the socket is up before tracing starts
+            assert "waiting for tracing to start" in screen, screen
         else:  # between the program's end and the process's
             assert "not tracing" in screen, screen
             ended = True
@@ -202,3 +204,27 @@ def test_run_live_shows_memory_per_thread(tmp_path):
     sizes = [float(v) * scale[u] for v, u, _n in rows]
     assert max(sizes) <= 25 * 100_000 + 64 * 1024
     assert max(sizes) >= 100_000   # it had grown by the time of a screen
+
+
+def test_live_says_waiting_until_tracing_starts():
+    """The server is up before tracing starts (run --live-socket starts it
+    first): until tracing has been on, the screen says it is waiting, and
+    "not tracing" only once tracing has stopped."""
+    import fasttracemalloc
+    from fasttracemalloc import _live
+    if fasttracemalloc.is_tracing():
+        pytest.skip("this process is traced already")
+    stats = _live._Stats(5)
+    first = stats.answer()
+    assert (first["tracing"], first["started"]) == (False, False)
+    assert _live.render(first)[1] == "waiting for tracing to start"
+    fasttracemalloc.start(1)
+    try:
+        during = stats.answer()
+    finally:
+        fasttracemalloc.stop()
+    assert (during["tracing"], during["started"]) == (True, True)
+    assert _live.render(during)[1].startswith("traced memory: current ")
+    after = stats.answer()
+    assert (after["tracing"], after["started"]) == (False, True)
+    assert _live.render(after)[1] == "not tracing"
