@@ -142,19 +142,19 @@
  * and restores `busy` so a Track made from inside an allocator under ours
  * is still recorded, and honours `suppress`.
  *
- * Shared fields: g_tracing, g_nframe -- relaxed atomics written by
- * install/uninstall (under the GIL; free-threaded: under the module lock,
- * module.c), read by every wrapper (a stale value only makes a wrapper
- * record an event the engine ignores, or skip one racing with start/stop,
- * exactly the engine's own contract).  A stale g_nframe must not reach a
- * new session: start() stores it (ftmpy_hooks_set_nframe) before the
- * seq_cst close of the code-set gate that brackets ftm_start, and capture
- * reads it after enter(), so every capture numbered in the new session
- * used the new limit (module.c, m_start).  hooks[] -- written by install only
- * when the wrapped allocator changed since the last session (same lock);
- * read by every wrapper.  in_chain[], prev_tracer[_data] -- the same lock
- * for writes; on_ref_event reads prev_tracer from any thread.  Stats --
- * relaxed atomics.  tcache -- its owner thread only.
+ * Shared fields: g_tracing, g_nframe, ftmpy_hooks_newobj_wanted (hooks.h)
+ * -- relaxed atomics written by install/uninstall (under the GIL;
+ * free-threaded: under the module lock, module.c), read by every wrapper (a
+ * stale value only makes a wrapper record an event the engine ignores, or skip
+ * one racing with start/stop, exactly the engine's own contract).  A stale
+ * g_nframe must not reach a new session: start() stores it
+ * (ftmpy_hooks_set_nframe) before the seq_cst close of the code-set gate that
+ * brackets ftm_start, and capture reads it after enter(), so every capture
+ * numbered in the new session used the new limit (module.c, m_start).  hooks[]
+ * -- written by install only when the wrapped allocator changed since the last
+ * session (same lock); read by every wrapper.  in_chain[], prev_tracer[_data]
+ * -- the same lock for writes; on_ref_event reads prev_tracer from any thread.
+ * Stats -- relaxed atomics.  tcache -- its owner thread only.
  *
  * Free-threaded builds (3.13t).  MEM/OBJ wrappers run in many attached
  * threads at once, with no GIL; each calls the original allocator on its
@@ -280,10 +280,10 @@ typedef struct tcache {
     uint32_t tag; /* threads.h: this thread's tag, 0 until attributed */
 } tcache;
 
-/* One pointer of TLS (small enough for the loader's static TLS surplus,
- * so a TLS-descriptor access is a single load); the state it points to is
- * allocated on the thread's first traced call and freed by the key's
- * destructor at thread exit. */
+/* One pointer of TLS, in the initial-exec model (python/CMakeLists.txt:
+ * it comes from the loader's static TLS surplus, and reading it is one
+ * %fs load); the state it points to is allocated on the thread's first
+ * traced call and freed by the key's destructor at thread exit. */
 static _Thread_local tcache *tls_cur;
 static pthread_key_t tls_key;
 
@@ -299,8 +299,8 @@ static void tls_destroy(void *arg)
     tls_cur = NULL;
 }
 
-/* Out of line (as every slow case of the wrappers): the wrappers' fast
- * paths then need few registers and no large prologue. */
+/* Out of line, like note_alloc_record below: the wrappers' fast paths
+ * then need few registers and no large prologue. */
 #define FTMPY_COLD __attribute__((noinline, cold))
 
 FTMPY_COLD static tcache *tls_create(void)
