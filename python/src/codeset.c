@@ -312,19 +312,19 @@ int ftmpy_codeset_enter(void)
 {
     local *l = tl_local;
     if (l == NULL && (l = local_create()) == NULL) {
-        return 0; /* no map: capture resolved frames */
+        return FTMPY_GATE_NOMAP; /* capture resolved frames */
     }
     atomic_store_explicit(&l->inside, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&closed, memory_order_seq_cst)) {
         atomic_store_explicit(&l->inside, 0, memory_order_release);
-        return 0;
+        return FTMPY_GATE_CLOSED;
     }
-    return 1;
+    return FTMPY_GATE_IN;
 }
 
 void ftmpy_codeset_leave(int entered)
 {
-    if (entered) {
+    if (entered == FTMPY_GATE_IN) {
         atomic_store_explicit(&tl_local->inside, 0, memory_order_release);
     }
 }

@@ -62,8 +62,16 @@
  *     traceback captured before a clear but recorded after it would name
  *     shapes the clear dropped.  enter() publishes the thread's `inside`
  *     flag (seq_cst store) and then reads `closed` (seq_cst load): if
- *     closed, it returns 0 and the hook captures kind-RESOLVED frames
- *     (frames.h), which name no shape, so a hook never waits.
+ *     closed, it returns FTMPY_GATE_CLOSED and a hook never waits.  An
+ *     allocation or a re-stamp then records nothing: it races with the
+ *     start/stop/clear that closed the gate and is taken as happening
+ *     before it (hooks.c counts it: lifecycle_skipped).  Capturing anyway
+ *     (kind-RESOLVED frames, which name no shape) was not enough: the
+ *     limit read for that capture may be the previous session's, and the
+ *     event, numbered after the step, would land in a session whose limit
+ *     is smaller (3.13t: an 18-frame traceback at nframe 1).  A realloc's
+ *     end, whose ticket was numbered before enter(), and a Track still
+ *     capture kind-RESOLVED frames there.
  *     ftmpy_codeset_close() stores `closed` (seq_cst) and then waits for
  *     every registered thread's `inside` to read 0 (seq_cst).  Both sides
  *     store then load, so (Dekker) either the hook sees the gate closed,
@@ -130,6 +138,12 @@ uint32_t ftmpy_codeset_shape(PyObject *code);
  * inside). */
 void ftmpy_codeset_release(void);
 
+/* enter()'s answers.  NOMAP: the thread has no map (out of memory): not
+ * inside the gate, capture kind-RESOLVED frames. */
+#define FTMPY_GATE_CLOSED 0
+#define FTMPY_GATE_IN 1
+#define FTMPY_GATE_NOMAP 2
+
 #ifdef Py_GIL_DISABLED
 int ftmpy_codeset_enter(void);
 void ftmpy_codeset_leave(int entered);
@@ -139,7 +153,7 @@ void ftmpy_codeset_open(void);
 /* With a GIL nothing can interleave with a capture: always open. */
 static inline int ftmpy_codeset_enter(void)
 {
-    return 1;
+    return FTMPY_GATE_IN;
 }
 static inline void ftmpy_codeset_leave(int entered)
 {

@@ -165,7 +165,9 @@
  *     stop/clear may drop; each capture and the ftm_record_* call that
  *     hands it to the engine are bracketed by the code-set gate
  *     (codeset.h: enter/leave).  While the gate is closed the thread
- *     captures kind-RESOLVED frames (the no-GIL RAW path) and never waits.
+ *     never waits: an allocation or a re-stamp records nothing (it races
+ *     with the step that closed the gate; counted in lifecycle_skipped),
+ *     a realloc's end and a Track capture kind-RESOLVED frames.
  *   - ftmpy_code_epoch is read inside the gate only (codeset.h).
  *   - The allocator swap.  CPython's stop-the-world (_PyEval_StopTheWorld)
  *     is not exported by the interpreter (a hidden symbol in 3.13t), so,
@@ -220,6 +222,7 @@ static atomic_uint_fast64_t st_capture_oom;
 static atomic_uint_fast64_t st_coderef_oom;
 static atomic_uint_fast64_t st_filename_oom;
 static atomic_uint_fast64_t st_nogil;
+static atomic_uint_fast64_t st_lifecycle_skipped;
 static atomic_size_t st_tls_bytes;
 
 static const ftm_frame unknown_frame = {FTMPY_RESOLVED_A(0), 0};
@@ -625,8 +628,15 @@ static inline ftm_traceback *capture(tcache *t, int raw, int code_ok)
 static inline void record_alloc(tcache *t, int raw, void *p, size_t size)
 {
     int gate = ftmpy_codeset_enter();
+    if (gate == FTMPY_GATE_CLOSED) {
+        /* racing with a start/stop/clear: taken as before it (codeset.h) */
+        atomic_fetch_add_explicit(&st_lifecycle_skipped, 1,
+                                  memory_order_relaxed);
+        return;
+    }
     t->walked = 0;
-    ftm_record_alloc(0, (uintptr_t)p, size, capture(t, raw, gate));
+    ftm_record_alloc(0, (uintptr_t)p, size,
+                     capture(t, raw, gate == FTMPY_GATE_IN));
     if (t->walked) { /* a kind-SHAPE capture of this thread's frames */
         t->fresh = (uintptr_t)p;
         t->fresh_top = t->walk_top;
@@ -771,9 +781,9 @@ static void *realloc_sampled(tcache *t, hook *h, int raw, void *p, size_t size,
         void *live = np != NULL ? np : p; /* the block we now own */
         int in_set = ftmpy_sampled_add((uintptr_t)live) == 0;
         int gate = ftmpy_codeset_enter();
-        ftm_record_realloc_end(tk, 0, (uintptr_t)p, (uintptr_t)np,
-                               ftmpy_sample_scale(size, mean),
-                               np != NULL ? capture(t, raw, gate) : NULL);
+        ftm_record_realloc_end(
+            tk, 0, (uintptr_t)p, (uintptr_t)np, ftmpy_sample_scale(size, mean),
+            np != NULL ? capture(t, raw, gate == FTMPY_GATE_IN) : NULL);
         ftmpy_codeset_leave(gate);
         if (!in_set) {
             /* not in the set: its free would never be recorded */
@@ -829,8 +839,9 @@ static inline void *do_realloc(hook *h, int raw, void *p, size_t size)
         ftm_realloc_ticket tk = ftm_record_realloc_begin(0, (uintptr_t)p);
         np = h->orig.realloc(h->orig.ctx, p, size);
         int gate = ftmpy_codeset_enter();
-        ftm_record_realloc_end(tk, 0, (uintptr_t)p, (uintptr_t)np, size,
-                               np != NULL ? capture(t, raw, gate) : NULL);
+        ftm_record_realloc_end(
+            tk, 0, (uintptr_t)p, (uintptr_t)np, size,
+            np != NULL ? capture(t, raw, gate == FTMPY_GATE_IN) : NULL);
         ftmpy_codeset_leave(gate);
     }
     t->busy = 0;
@@ -918,8 +929,13 @@ void ftmpy_hooks_new_object(PyObject *op)
         atomic_load_explicit(&ftmpy_sample_record_all, memory_order_relaxed)) {
         t->busy = 1;
         int gate = ftmpy_codeset_enter();
-        ftm_record_retrace(0, block, capture(t, 0, gate));
-        ftmpy_codeset_leave(gate);
+        if (gate == FTMPY_GATE_CLOSED) {
+            atomic_fetch_add_explicit(&st_lifecycle_skipped, 1,
+                                      memory_order_relaxed);
+        } else {
+            ftm_record_retrace(0, block, capture(t, 0, gate == FTMPY_GATE_IN));
+            ftmpy_codeset_leave(gate);
+        }
         t->busy = 0;
     }
 }
@@ -1101,6 +1117,8 @@ void ftmpy_hooks_stats(ftmpy_hook_stats *out)
         atomic_load_explicit(&st_filename_oom, memory_order_relaxed);
     out->nogil_captures =
         atomic_load_explicit(&st_nogil, memory_order_relaxed);
+    out->lifecycle_skipped =
+        atomic_load_explicit(&st_lifecycle_skipped, memory_order_relaxed);
     out->tls_bytes = atomic_load_explicit(&st_tls_bytes, memory_order_relaxed);
 }
 
@@ -1127,7 +1145,8 @@ int ftmpy_hooks_track(unsigned int domain, uintptr_t ptr, size_t size)
     int was_busy = t->busy;
     t->busy = 1;
     int gate = ftmpy_codeset_enter();
-    int rc = ftm_record_alloc(domain, ptr, size, capture(t, 1, gate));
+    int rc = ftm_record_alloc(domain, ptr, size,
+                              capture(t, 1, gate == FTMPY_GATE_IN));
     ftmpy_codeset_leave(gate);
     t->busy = was_busy;
     return rc == FTM_OK ? 0 : -1;

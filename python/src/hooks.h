@@ -56,7 +56,10 @@ typedef struct ftmpy_hook_stats {
     uint64_t coderef_oom;    /* frames resolved eagerly: no shape memory */
     uint64_t filename_oom;   /* filenames recorded as "<unknown>" */
     uint64_t nogil_captures; /* RAW captures made without the GIL */
-    size_t tls_bytes;        /* per-thread capture buffers */
+    /* allocations and re-stamps not recorded because they raced with a
+     * start/stop/clear (free-threaded builds; codeset.h "The gate") */
+    uint64_t lifecycle_skipped;
+    size_t tls_bytes; /* per-thread capture buffers */
 } ftmpy_hook_stats;
 
 void ftmpy_hooks_stats(ftmpy_hook_stats *out);

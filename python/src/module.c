@@ -835,6 +835,7 @@ static PyObject *m_stats(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
         put_u64(d, "coderef_oom", hs.coderef_oom) < 0 ||
         put_u64(d, "filename_oom", hs.filename_oom) < 0 ||
         put_u64(d, "nogil_captures", hs.nogil_captures) < 0 ||
+        put_u64(d, "lifecycle_skipped", hs.lifecycle_skipped) < 0 ||
         put_u64(d, "tls_bytes", hs.tls_bytes) < 0 ||
         put_u64(d, "code_refs", code_refs) < 0 ||
         put_u64(d, "code_epoch", code_epoch) < 0 ||
