@@ -61,12 +61,15 @@
  * fork() the child's only thread keeps its own (consistent) state: fork is
  * never called from inside a wrapper, so `busy` is 0 there.
  *
- * Sampled mode (sampled.h; while ftmpy_sample_mean != 0).  The outer
- * wrapper still sets `busy` around the real call (a pymalloc request
- * handed to PyMem_RawMalloc is one allocation, sampled once), then asks
- * the thread's sampler whether the block is sampled BEFORE any capture: an
- * unsampled allocation costs a compare and a subtraction.  A sampled one
- * enters the sampled-address set and is recorded with its scaled size.  A
+ * Sampled mode (sampled.h; while ftmpy_sample_mean != 0).  The thread's
+ * sampler decides whether a block is sampled BEFORE any capture.  A
+ * malloc that cannot nest (alloc_skipped: RAW, or at most 512 bytes) is
+ * decided before the real call, and an unsampled one is a countdown and
+ * a tail call; any other keeps `busy` around the real call (a pymalloc
+ * request handed to PyMem_RawMalloc is one allocation, sampled once) and
+ * is decided after it.  A sampled block enters the sampled-address set
+ * and is recorded with its scaled size.  A free whose address is
+ * certainly not in the set is a bucket test and a tail call (do_free); a
  * free is recorded only if its address leaves the set; a retrace only if
  * the block is in it; a realloc is a free plus a sampled-on-its-own
  * allocation (realloc_sampled).  Free-list objects are re-stamped only if
@@ -706,10 +709,43 @@ static inline int must_record_free(void *p)
                                 memory_order_relaxed);
 }
 
+/* Sampled mode's allocation fast path.  The request sizes for which the
+ * real allocator makes no allocation of its own through a hooked domain,
+ * except when it grows its own bookkeeping: the RAW domain (the system
+ * allocator, or mimalloc from 3.15, never calls back), and requests up to
+ * pymalloc's small-request threshold, 512 bytes on 3.11 to 3.15, in the
+ * MEM and OBJ domains (a larger one is handed to PyMem_RawMalloc). */
+#define FTMPY_NO_NEST_MAX 512u
+
+/* Sampled mode: 1 if a malloc of `size` bytes is certainly not sampled --
+ * it was counted down on the thread's sampler here and the caller passes
+ * it to the real allocator with no further work (a tail call: no `busy`
+ * around it, no frame); 0: take the general path, which decides again
+ * (skip() changes nothing when it says "sampled").  What skipping `busy`
+ * changes: an allocation the real allocator makes for its own bookkeeping
+ * during such a call (pymalloc growing its arena table: once per new
+ * arena) is sampled like any other instead of passing untraced as the
+ * builtin's reentrancy guard would have it. */
+static inline int alloc_skipped(int raw, size_t size)
+{
+    if (sample_mean() == 0 || (!raw && size > FTMPY_NO_NEST_MAX)) {
+        return 0;
+    }
+    tcache *t = tls_cur;
+    if (t == NULL || t->busy || t->suppress) {
+        return 0; /* the general path: create, pass through, pass through */
+    }
+    t->fresh = 0;
+    return ftmpy_sampler_skip(&t->sampler, size);
+}
+
 static inline void *do_alloc(hook *h, int raw, int zero, size_t nelem,
                              size_t elsize)
 {
     void *p;
+    if (!zero && alloc_skipped(raw, nelem)) {
+        return h->orig.malloc(h->orig.ctx, nelem);
+    }
     if (!tracing()) {
         goto passthrough;
     }
@@ -735,11 +771,10 @@ passthrough:
                 : h->orig.malloc(h->orig.ctx, nelem);
 }
 
-static inline void do_free(hook *h, void *p)
+/* do_free's general case (exact mode, or a block that may be sampled),
+ * out of line so the sampled fast path below needs no stack frame. */
+static __attribute__((noinline)) void free_traced(hook *h, void *p)
 {
-    if (p == NULL) {
-        return;
-    }
     if (tracing()) {
         tcache *t = tls_get();
         if (t == NULL) {
@@ -758,6 +793,28 @@ static inline void do_free(hook *h, void *p)
         }
     }
     h->orig.free(h->orig.ctx, p);
+}
+
+static inline void do_free(hook *h, void *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    /* Sampled mode, a block that is certainly not sampled (nearly every
+     * free): nothing to record, and nothing of the thread's state to read
+     * or write -- straight to the real free (a tail call, no frame).
+     * Skipping `busy` is safe: a free made inside the real free finds its
+     * own block unsampled, or takes free_traced and is recorded (it is
+     * sampled, so it was allocated at the top level and its free must be
+     * recorded); skipping the `fresh` reset is safe: `fresh` names a block
+     * just recorded, which is sampled, and whose free therefore never
+     * takes this path. */
+    if (atomic_load_explicit(&ftmpy_sample_free_fast, memory_order_relaxed) &&
+        !ftmpy_sampled_maybe((uintptr_t)p)) {
+        h->orig.free(h->orig.ctx, p);
+        return;
+    }
+    free_traced(h, p);
 }
 
 /* Sampled mode, p != NULL, busy set.  A realloc is a free of the old

@@ -231,8 +231,12 @@ static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
     /* Free-list re-stamping: the GOT route (capi_rebind.c), else the
      * static-executable patch (newref_patch.c), else counted.  Before the
      * session (what it imports is not traced): until the hooks trace, the
-     * patch's functions answer as the builtin does while not tracing. */
-    if (!ftmpy_capi_newref_home() && ftmpy_newref_patch_start() != 0) {
+     * patch's functions answer as the builtin does while not tracing.
+     * A sampled session that does not re-stamp needs neither: the patch
+     * would set the builtin's flag, and every object creation would then
+     * call into the patched function only to return (newref_patch.c). */
+    if ((mean == 0 || restamp) && !ftmpy_capi_newref_home() &&
+        ftmpy_newref_patch_start() != 0) {
         ftmpy_capi_newref_refused();
     }
 #endif
@@ -365,6 +369,21 @@ static PyObject *m_get_sampling(PyObject *Py_UNUSED(mod),
 PyDoc_STRVAR(stop_doc, "stop($module, /)\n--\n\n"
                        "Stop tracing Python memory allocations and clear "
                        "the traces.");
+
+PyDoc_STRVAR(inject_engine_oom_doc,
+             "_inject_engine_oom($module, after_n, /)\n--\n\n"
+             "Tests only: the (after_n+1)-th allocation the engine makes "
+             "from now fails; -1 turns the injection off.");
+
+static PyObject *m_inject_engine_oom(PyObject *Py_UNUSED(mod), PyObject *arg)
+{
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    ftm_mem_inject_failure(n < 0 ? -1 : n);
+    Py_RETURN_NONE;
+}
 
 static PyObject *m_stop(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(arg))
 {
@@ -521,7 +540,8 @@ static PyObject *m_get_traces(PyObject *Py_UNUSED(mod),
     ftm_snapshot snap;
     int rc = ftm_take_snapshot(&snap);
     if (rc != FTM_OK) {
-        ftmpy_sampled_disable();
+        /* The session goes on unchanged (the builtin's failed query
+         * leaves tracing as it was). */
         unlock_module();
         if (rc == FTM_ENOMEM) {
             return PyErr_NoMemory();
@@ -894,6 +914,7 @@ static PyMethodDef methods[] = {
     {"_start_sampled", (PyCFunction)(void (*)(void))m_start_sampled,
      METH_FASTCALL, start_sampled_doc},
     {"_get_sampling", m_get_sampling, METH_NOARGS, get_sampling_doc},
+    {"_inject_engine_oom", m_inject_engine_oom, METH_O, inject_engine_oom_doc},
     {"_suspend", m_suspend, METH_NOARGS, suspend_doc},
     {"_resume", m_resume, METH_NOARGS, resume_doc},
     {"_linetable_line", m_linetable_line, METH_VARARGS, linetable_line_doc},

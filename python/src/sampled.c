@@ -3,8 +3,9 @@
  * of live sampled addresses.
  *
  * Shared fields and their ordering contract:
- *   ftmpy_sample_mean, ftmpy_sample_session, g_seed, g_seeded -- written
- *     under the module lock by configure/disable, read relaxed by wrappers
+ *   ftmpy_sample_mean, ftmpy_sample_free_fast, ftmpy_sample_session,
+ *     g_seed, g_seeded -- written under the module lock by
+ *     configure/disable, read relaxed by wrappers
  *     (a thread that reads the new session number and a stale seed only
  *     gets a differently seeded, still valid, generator; configure stores
  *     the seed before bumping the session with release, and
@@ -42,6 +43,7 @@ typedef struct bucket {
 atomic_uint_fast64_t ftmpy_sample_mean;
 atomic_uint ftmpy_sample_session;
 atomic_int ftmpy_sample_record_all;
+atomic_int ftmpy_sample_free_fast;
 atomic_int ftmpy_sample_restamp;
 
 /* NBUCKET buckets, allocated once: stored with release after it is
@@ -214,6 +216,8 @@ int ftmpy_sampled_configure(uint64_t mean, const uint64_t *seed,
     atomic_store_explicit(&ftmpy_sample_restamp, restamp,
                           memory_order_relaxed);
     atomic_store_explicit(&ftmpy_sample_mean, mean, memory_order_relaxed);
+    atomic_store_explicit(&ftmpy_sample_free_fast, !record_all,
+                          memory_order_relaxed);
     unsigned sess =
         atomic_load_explicit(&ftmpy_sample_session, memory_order_relaxed) + 1;
     if (sess == 0) {
@@ -225,6 +229,7 @@ int ftmpy_sampled_configure(uint64_t mean, const uint64_t *seed,
 
 void ftmpy_sampled_disable(void)
 {
+    atomic_store_explicit(&ftmpy_sample_free_fast, 0, memory_order_relaxed);
     atomic_store_explicit(&ftmpy_sample_mean, 0, memory_order_relaxed);
 }
 

@@ -77,6 +77,12 @@ extern atomic_uint_fast64_t ftmpy_sample_mean;
  * measure what the set saves (bench/sampled_bench.py).  The set is still
  * kept (realloc and correctness need it).  Written by configure. */
 extern atomic_int ftmpy_sample_record_all;
+/* 1 while a sampled session runs without record_all: a free of a block
+ * whose bucket is empty (ftmpy_sampled_maybe) needs no work at all
+ * (hooks.c: do_free).  One flag instead of two loads on the most frequent
+ * call.  Written by configure/disable with ftmpy_sample_mean, read relaxed
+ * (stale: a free racing with start/stop, as for ftmpy_sample_mean). */
+extern atomic_int ftmpy_sample_free_fast;
 /* Whether a sampled session re-stamps free-list objects (3.13+, hooks.c
  * "Free-list objects").  Off by default: CPython then calls no tracer on
  * every object creation and destruction, which costs more than everything

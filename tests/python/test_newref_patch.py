@@ -198,3 +198,22 @@ def test_install_while_patched(tmp_path):
         out["after"] = [stats()["newref_patch_active"], ftm.is_tracing()]
     """)
     assert out == {"ours": 9, "after": [False, False]}, out
+
+
+def test_sampled_session_patches_only_to_restamp(tmp_path):
+    """A sampled session that does not re-stamp leaves the interpreter
+    unpatched and the builtin's flag clear (so object creation does not
+    call into the patch at all); restamp=True patches, as exact mode."""
+    out = run_case(tmp_path, """
+        ftm.start_sampled(1, mean_bytes=1, seed=1)
+        out["default"] = [stats()["newref_patch_active"],
+                          _tracemalloc.is_tracing(), case(ftm.get_object_traceback)]
+        ftm.stop()
+        ftm.start_sampled(1, mean_bytes=1, seed=1, restamp=True)
+        out["restamp"] = [stats()["newref_patch_active"],
+                          _tracemalloc.is_tracing(), case(ftm.get_object_traceback)]
+        ftm.stop()
+        out["after"] = stats()["newref_patch_active"]
+    """)
+    assert out == {"default": [False, False, 6], "restamp": [True, False, 9],
+                   "after": False}, out

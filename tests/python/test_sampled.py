@@ -63,11 +63,15 @@ SMALL, MEDIUM, LARGE = _sizes()
 
 
 def workload(keep):
+    # b"\0" * n is one malloc of HEADER + n bytes, bytes(n) one calloc: the
+    # small and medium lines go through the allocation fast path (small:
+    # decided before the call; medium: pymalloc hands it to the RAW domain,
+    # and it must be counted once), the large one through calloc.
     for n in SMALL:
-        b = bytes(n)  # LINE:small
+        b = b"\0" * n  # LINE:small
         keep.append(b)
     for n in MEDIUM:
-        b = bytes(n)  # LINE:medium
+        b = b"\0" * n  # LINE:medium
         keep.append(b)
     for n in LARGE:
         b = bytes(n)  # LINE:large
@@ -78,7 +82,8 @@ def _lines():
     lines = {}
     with open(HERE) as fp:
         for lineno, text in enumerate(fp, 1):
-            if "# LINE:" in text and "bytes(n)" in text:
+            if "# LINE:" in text and (
+                    "bytes(n)" in text or "* n" in text):
                 lines[lineno] = text.split("# LINE:")[1].strip()
     return lines
 
@@ -303,6 +308,32 @@ def test_api_state_and_errors(stopped):
     fasttracemalloc.start(2)
     assert fasttracemalloc.get_sampling() == 0
     fasttracemalloc.stop()
+
+
+def test_failed_snapshot_leaves_the_sampled_session_running(stopped):
+    """A snapshot that fails for want of engine memory raises MemoryError
+    and changes nothing else: the session is still sampled (it used to
+    fall back to exact mode, recording every block at its real size)."""
+    engine = fasttracemalloc._engine
+    fasttracemalloc.start_sampled(1, mean_bytes=1 << 20, seed=2)
+    try:
+        keep = [bytes(2 << 20) for _ in range(4)]  # always sampled
+        engine._inject_engine_oom(0)
+        try:
+            with pytest.raises(MemoryError):
+                fasttracemalloc.take_snapshot()
+        finally:
+            engine._inject_engine_oom(-1)
+        assert fasttracemalloc.get_sampling() == 1 << 20
+        before = engine._stats()["events_recorded"]
+        small = [bytes(40) for _ in range(20000)]  # 1.3 MB: a few samples
+        recorded = engine._stats()["events_recorded"] - before
+        assert recorded < 200, recorded
+        snap = fasttracemalloc.take_snapshot()
+        assert len(snap.traces) >= 4
+        del keep, small
+    finally:
+        fasttracemalloc.stop()
 
 
 def test_snapshot_flag_survives_dump_and_load(tmp_path, stopped):
