@@ -721,7 +721,8 @@ static inline int must_record_free(void *p)
  * it was counted down on the thread's sampler here and the caller passes
  * it to the real allocator with no further work (a tail call: no `busy`
  * around it, no frame); 0: take the general path, which decides again
- * (skip() changes nothing when it says "sampled").  What skipping `busy`
+ * (nothing changed here: skip_drawn() leaves a sampled decision and a
+ * sampler of another session to skip()).  What skipping `busy`
  * changes: an allocation the real allocator makes for its own bookkeeping
  * during such a call (pymalloc growing its arena table: once per new
  * arena) is sampled like any other instead of passing untraced as the
@@ -736,16 +737,16 @@ static inline int alloc_skipped(int raw, size_t size)
         return 0; /* the general path: create, pass through, pass through */
     }
     t->fresh = 0;
-    return ftmpy_sampler_skip(&t->sampler, size);
+    return ftmpy_sampler_skip_drawn(&t->sampler, size);
 }
 
-static inline void *do_alloc(hook *h, int raw, int zero, size_t nelem,
-                             size_t elsize)
+/* do_alloc's general case, out of line so that the fast path above needs
+ * no stack frame (the compiler saves registers for the whole function
+ * before its first test otherwise). */
+static __attribute__((noinline)) void *
+alloc_traced(hook *h, int raw, int zero, size_t nelem, size_t elsize)
 {
     void *p;
-    if (!zero && alloc_skipped(raw, nelem)) {
-        return h->orig.malloc(h->orig.ctx, nelem);
-    }
     if (!tracing()) {
         goto passthrough;
     }
@@ -769,6 +770,15 @@ static inline void *do_alloc(hook *h, int raw, int zero, size_t nelem,
 passthrough:
     return zero ? h->orig.calloc(h->orig.ctx, nelem, elsize)
                 : h->orig.malloc(h->orig.ctx, nelem);
+}
+
+static inline void *do_alloc(hook *h, int raw, int zero, size_t nelem,
+                             size_t elsize)
+{
+    if (!zero && alloc_skipped(raw, nelem)) {
+        return h->orig.malloc(h->orig.ctx, nelem);
+    }
+    return alloc_traced(h, raw, zero, nelem, elsize);
 }
 
 /* do_free's general case (exact mode, or a block that may be sampled),

@@ -123,6 +123,21 @@ static inline int ftmpy_sampler_skip(ftmpy_sampler *s, size_t size)
     return 0;
 }
 
+/* skip() without the reset: 1 as skip(); 0 when the allocation is
+ * sampled OR the sampler was drawn for another session -- either way
+ * nothing changed, and the caller asks skip() (which resets) instead.
+ * No call inside, so a caller's fast path needs no stack frame. */
+static inline int ftmpy_sampler_skip_drawn(ftmpy_sampler *s, size_t size)
+{
+    unsigned sess =
+        atomic_load_explicit(&ftmpy_sample_session, memory_order_relaxed);
+    if (__builtin_expect(s->session == sess && size < s->left, 1)) {
+        s->left -= size;
+        return 1;
+    }
+    return 0;
+}
+
 static inline void ftmpy_sampler_hit(ftmpy_sampler *s)
 {
     s->left = ftmpy_sampler_draw(s);
