@@ -724,9 +724,9 @@ static inline int must_record_free(void *p)
  * (nothing changed here: skip_drawn() leaves a sampled decision and a
  * sampler of another session to skip()).  What skipping `busy`
  * changes: an allocation the real allocator makes for its own bookkeeping
- * during such a call (pymalloc growing its arena table: once per new
- * arena) is sampled like any other instead of passing untraced as the
- * builtin's reentrancy guard would have it. */
+ * during such a call (pymalloc growing its table of arenas or its
+ * address map for a new arena: rare) is sampled like any other instead
+ * of passing untraced as the builtin's reentrancy guard would have it. */
 static inline int alloc_skipped(int raw, size_t size)
 {
     if (sample_mean() == 0 || (!raw && size > FTMPY_NO_NEST_MAX)) {
