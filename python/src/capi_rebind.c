@@ -323,9 +323,26 @@ typedef struct slot {
     size_t obj;     /* index into the scan's object names */
     uintptr_t addr; /* the slot */
     uintptr_t value;
-    int relro; /* inside the object's RELRO range: read-only */
-    int home;  /* a newref target's slot in the object defining it */
+    uintptr_t original; /* home slots: the function itself; else 0 */
+    int relro;          /* inside the object's RELRO range: read-only */
+    int home;           /* a newref target's slot in the object defining it */
 } slot;
+
+#if PY_VERSION_HEX < 0x030D0000
+/* The newref targets' home slots (the object that defines them:
+ * libpython, or the executable), remembered across scans -- the one
+ * exception to "no pointer into an object is kept": that object is the
+ * interpreter itself and is never unloaded.  They carry the interpreter's
+ * own calls (nearly all of them), so ftmpy_capi_newref_route can point
+ * them back at the original for a session that re-stamps nothing, and at
+ * the wrapper again for one that does.  Either value is correct at any
+ * time (the wrapper forwards while nothing is wanted); only the cost
+ * differs.  scan_lock. */
+#define MAX_HOME_SLOTS 16
+static slot homes[MAX_HOME_SLOTS];
+static int nhomes;
+static int homes_wrapped = 1; /* what the last route asked for */
+#endif
 
 typedef struct scan {
     uintptr_t self; /* an address inside our own object */
@@ -377,7 +394,7 @@ static void mark_seen(objkey k)
 }
 
 static void add_slot(scan *s, const struct dl_phdr_info *info, uintptr_t addr,
-                     uintptr_t value, int relro, int home)
+                     uintptr_t value, uintptr_t original, int relro, int home)
 {
     if (s->cur_obj == SIZE_MAX) {
         size_t capkeys = s->capobjs;
@@ -398,7 +415,8 @@ static void add_slot(scan *s, const struct dl_phdr_info *info, uintptr_t addr,
         s->oom = 1;
         return;
     }
-    s->slots[s->nslots++] = (slot){s->cur_obj, addr, value, relro, home};
+    s->slots[s->nslots++] =
+        (slot){s->cur_obj, addr, value, home ? original : 0, relro, home};
 }
 
 /* Entries of the dynamic section hold run-time addresses once the loader
@@ -476,7 +494,8 @@ static void scan_relocs(scan *s, const struct dl_phdr_info *info,
                 break;
             }
             int relro = addr >= dv->relro_lo && addr < dv->relro_hi;
-            add_slot(s, info, addr, targets[k].wrapper, relro,
+            add_slot(s, info, addr, targets[k].wrapper, targets[k].original,
+                     relro,
                      targets[k].original != 0 &&
                          in_load(info, targets[k].original));
             break;
@@ -599,6 +618,50 @@ static int write_slot(const slot *sl, uintptr_t page)
     return 0;
 }
 
+#if PY_VERSION_HEX < 0x030D0000
+static void remember_home(const slot *sl)
+{
+    for (int i = 0; i < nhomes; i++) {
+        if (homes[i].addr == sl->addr) {
+            return; /* found again by a rescan */
+        }
+    }
+    if (nhomes < MAX_HOME_SLOTS) {
+        homes[nhomes++] = *sl;
+    }
+}
+
+/* Point every home slot at the wrapper (wrapped) or the original.  Each
+ * store is one atomic word; GIL builds only (3.11/3.12), and the caller
+ * holds the GIL, so no object is being created meanwhile anyway. */
+static void route_homes_locked(int wrapped, uintptr_t page)
+{
+    homes_wrapped = wrapped;
+    for (int i = 0; i < nhomes; i++) {
+        slot sl = homes[i];
+        sl.value = wrapped ? homes[i].value : homes[i].original;
+        uintptr_t *p = (uintptr_t *)sl.addr;
+        if (__atomic_load_n(p, __ATOMIC_RELAXED) == sl.value) {
+            continue;
+        }
+        void *pg = (void *)(sl.addr & ~(page - 1));
+        if (sl.relro && mprotect(pg, page, PROT_READ | PROT_WRITE) != 0) {
+            atomic_fetch_add_explicit(&st_failures, 1, memory_order_relaxed);
+            continue; /* stays as it was: correct, only slower or faster */
+        }
+        __atomic_store_n(p, sl.value, __ATOMIC_RELEASE);
+        if (sl.relro) {
+            (void)mprotect(pg, page, PROT_READ);
+        }
+    }
+}
+#else
+static void remember_home(const slot *sl)
+{
+    (void)sl;
+}
+#endif
+
 /* Scan under scan_lock; 0, or -1 on out of memory (nothing lost: the next
  * call scans again). */
 static int rebind_locked(void)
@@ -631,6 +694,7 @@ static int rebind_locked(void)
             } else if (s.slots[i].home) {
                 atomic_store_explicit(&st_newref_home, 1,
                                       memory_order_relaxed);
+                remember_home(&s.slots[i]);
             }
         }
         if (h != NULL) {
@@ -646,6 +710,11 @@ static int rebind_locked(void)
     free(s.objs);
     free(s.keys);
     free(s.slots);
+#if PY_VERSION_HEX < 0x030D0000
+    if (!homes_wrapped) {
+        route_homes_locked(0, page); /* a rescan wrote the wrappers back */
+    }
+#endif
     atomic_fetch_add_explicit(&st_scans, 1, memory_order_relaxed);
     if (rc == 0) {
         last_adds = c.adds;
@@ -662,7 +731,40 @@ static int do_rebind(void)
     return rc;
 }
 
+void ftmpy_capi_newref_route(int wrapped)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    pthread_mutex_lock(&scan_lock);
+    route_homes_locked(wrapped, (uintptr_t)sysconf(_SC_PAGESIZE));
+    pthread_mutex_unlock(&scan_lock);
+#else
+    (void)wrapped;
+#endif
+}
+
+static int newref_home_wrapped(void)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    pthread_mutex_lock(&scan_lock);
+    int w = nhomes > 0 && homes_wrapped;
+    pthread_mutex_unlock(&scan_lock);
+    return w;
+#else
+    return 0;
+#endif
+}
+
 #else /* !FTMPY_CAN_REBIND */
+
+void ftmpy_capi_newref_route(int wrapped)
+{
+    (void)wrapped;
+}
+
+static int newref_home_wrapped(void)
+{
+    return 0;
+}
 
 void ftmpy_capi_init(void)
 {
@@ -883,6 +985,8 @@ int ftmpy_capi_stats_into(PyObject *d)
                         PyBool_FromLong(atomic_load_explicit(
                             &st_newref_home, memory_order_relaxed))) < 0 ||
         ftmpy_stats_put(d, "newref_refusals", U64(st_newref_refusals)) < 0 ||
+        ftmpy_stats_put(d, "newref_wrapped",
+                        PyBool_FromLong(newref_home_wrapped())) < 0 ||
         ftmpy_stats_put(d, "capi_reason",
                         refused ? PyUnicode_FromString(reason)
                                 : Py_NewRef(Py_None)) < 0) {

@@ -41,6 +41,12 @@ int ftmpy_capi_add_functions(PyObject *mod);
  * our wrapper through a rewritten GOT slot (newref_rebound); and count a
  * start() that re-stamps no free-list object (newref_refusals).  GIL. */
 int ftmpy_capi_newref_home(void);
+/* 3.11/3.12 with the GOT route: point the interpreter's own
+ * _Py_NewReference slots at our wrapper (wrapped = 1: a session that
+ * re-stamps) or back at the original (0: one that does not, which then
+ * pays nothing per object creation).  Correct either way; only the cost
+ * differs.  GIL; after ftmpy_capi_rebind.  No-op elsewhere. */
+void ftmpy_capi_newref_route(int wrapped);
 void ftmpy_capi_newref_refused(void);
 
 /* Add the capi_* counters to a _stats() dict.  0, or -1 with an

@@ -245,6 +245,10 @@ static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
         unlock_module();
         Py_RETURN_NONE; /* like the builtin: already tracing, no change */
     }
+    /* The GOT route likewise: the interpreter's own calls go straight to
+     * the original _Py_NewReference in a session that re-stamps nothing
+     * (the 3.11/3.12 equivalent of installing no PyRefTracer). */
+    ftmpy_capi_newref_route(mean == 0 || restamp);
     if (mean != 0 &&
         ftmpy_sampled_configure(mean, seed, record_all, restamp) < 0) {
         unlock_module();

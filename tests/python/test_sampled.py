@@ -26,7 +26,8 @@ import fasttracemalloc
 from fasttracemalloc import _backend
 from fasttracemalloc._sampling import inclusion, scaled, unscale
 
-from conftest import free_list_restamped, needs_engine, needs_pth, run_python
+from conftest import (free_list_restamped, needs_engine, needs_pth,
+                      newref_in_shared_libpython, run_python)
 
 pytestmark = needs_engine
 
@@ -630,12 +631,25 @@ def case():
     tb = ftm.get_object_traceback(second)
     return None if tb is None else tb[0].lineno
 
+def wrapped():
+    return ftm._fasttracemalloc._stats().get("newref_wrapped")
+
 out = {}
 ftm.start_sampled(1, mean_bytes=1, seed=1)      # every block is sampled
 out["default"] = case()
+out["default_wrapped"] = wrapped()
 ftm.stop()
 ftm.start_sampled(1, mean_bytes=1, seed=1, restamp=True)
 out["restamp"] = case()
+out["restamp_wrapped"] = wrapped()
+ftm.stop()
+ftm.start_sampled(1, mean_bytes=1, seed=1)
+ftm.start(1)                                    # already tracing: no change
+out["kept"] = [case(), wrapped()]
+ftm.stop()
+ftm.start(1)                                    # exact after sampled
+out["exact"] = case()
+out["exact_wrapped"] = wrapped()
 ftm.stop()
 print(json.dumps(out))
 """
@@ -655,6 +669,15 @@ def test_free_list_restamp_is_opt_in(tmp_path):
     out = json.loads(proc.stdout.splitlines()[-1])
     assert out["default"] == 5, out
     assert out["restamp"] == (8 if free_list_restamped() else 5), out
+    assert out["exact"] == (8 if free_list_restamped() else 5), out
+    assert out["kept"][0] == 5, out
+    # 3.11/3.12 with a shared libpython: the interpreter's own
+    # _Py_NewReference calls reach the wrapper only in a session that
+    # re-stamps; elsewhere there is no such route (False).
+    routed = sys.version_info < (3, 13) and newref_in_shared_libpython()
+    assert [out["default_wrapped"], out["restamp_wrapped"],
+            out["kept"][1], out["exact_wrapped"]] == \
+        [False, routed, False, routed], out
 
 
 def test_c_api_domains_count_as_exact():
