@@ -72,8 +72,12 @@
  *     (its first call, without the GIL, racing with start()) may store
  *     the original back: that object then keeps calling the builtin.  Not
  *     fixed (needs a first call racing with start()).
- *   - Restore.  Never: stop() and uninstall() leave the slots pointing at
- *     the wrappers, which forward to the originals while not tracing.
+ *   - Restore.  stop() and uninstall() leave the slots pointing at the
+ *     wrappers, which forward to the originals while not tracing.  The
+ *     one exception: the newref targets' slots in the interpreter itself
+ *     (`homes`, below) are pointed back at the original by a sampled
+ *     session that re-stamps nothing, and at the wrapper again by the
+ *     next session that does.
  *     Our module is never unloaded (CPython does not dlclose extension
  *     modules), so the wrappers outlive every slot that names them.
  *   - dlclose.  Slots live in their own object and die with it; no pointer
@@ -108,8 +112,9 @@
  * objects keep their block's first traceback).  newref_rebound
  * becomes true once a slot of the object that DEFINES the function was
  * rewritten.  Cost: one more indirect call per object creation, also
- * after stop() (slots are never restored); while tracing, one capture
- * and one engine event per new object, the builtin's own work.
+ * after stop() (slots stay rewritten), except after a sampled session
+ * that re-stamps nothing (ftmpy_capi_newref_route); while tracing, one
+ * capture and one engine event per new object, the builtin's own work.
  *
  * Refusal.  Not ELF/Linux, not x86-64 or AArch64, the originals not found
  * by dlsym, or _FASTTRACEMALLOC_REFUSE_REBIND=1 in the environment at
