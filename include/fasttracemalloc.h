@@ -227,12 +227,12 @@ typedef struct ftm_snapshot {
 
 /* Returns FTM_OK and fills *out (possibly with 0 traces), FTM_ENOMEM. */
 int ftm_take_snapshot(ftm_snapshot *out);
+void ftm_snapshot_release(ftm_snapshot *snap);
 
 /* Tests only: the (after_n+1)-th allocation the engine makes from now
  * fails (its caller takes its FTM_ENOMEM path), then all succeed again;
  * -1 turns the injection off.  Any thread. */
 void ftm_mem_inject_failure(long after_n);
-void ftm_snapshot_release(ftm_snapshot *snap);
 
 /* Frames of an interned traceback.  For ids from a snapshot, valid while the
  * snapshot is held; for an id from ftm_get_trace, valid until the next
