@@ -603,24 +603,41 @@ static int read_counters(struct dl_phdr_info *info, size_t size, void *arg)
     return 1; /* the counters are the same in every entry: stop */
 }
 
-/* Store `value` in the slot; its page is made writable for the store if
- * the loader made it read-only (RELRO).  0, or -1 if mprotect refused. */
-static int write_slot(const slot *sl, uintptr_t page)
+/* Store `value` at the slot's address unless it is there already; the
+ * page is made writable for the store if the loader made it read-only
+ * (RELRO), and read-only again after it.  1 if stored, 0 if it was
+ * already there, -1 if mprotect refused (nothing written).  The one place
+ * that writes a GOT word: write_slot (a scan's rewrite, counted) and
+ * route_homes_locked (a session's choice for the home slots, not a new
+ * rewrite) both come here. */
+static int store_slot(uintptr_t addr, uintptr_t value, int relro,
+                      uintptr_t page)
 {
-    uintptr_t *p = (uintptr_t *)sl->addr;
-    if (__atomic_load_n(p, __ATOMIC_RELAXED) == sl->value) {
-        return 0; /* rewritten by an earlier scan */
+    uintptr_t *p = (uintptr_t *)addr;
+    if (__atomic_load_n(p, __ATOMIC_RELAXED) == value) {
+        return 0;
     }
-    void *pg = (void *)(sl->addr & ~(page - 1));
-    if (sl->relro && mprotect(pg, page, PROT_READ | PROT_WRITE) != 0) {
+    void *pg = (void *)(addr & ~(page - 1));
+    if (relro && mprotect(pg, page, PROT_READ | PROT_WRITE) != 0) {
         return -1;
     }
-    __atomic_store_n(p, sl->value, __ATOMIC_RELEASE);
-    if (sl->relro) {
+    __atomic_store_n(p, value, __ATOMIC_RELEASE);
+    if (relro) {
         (void)mprotect(pg, page, PROT_READ);
     }
-    atomic_fetch_add_explicit(&st_slots, 1, memory_order_relaxed);
-    return 0;
+    return 1;
+}
+
+/* A scan's rewrite of one slot to its wrapper: 0 (counted in st_slots if
+ * it was not already there from an earlier scan), or -1 if mprotect
+ * refused. */
+static int write_slot(const slot *sl, uintptr_t page)
+{
+    int r = store_slot(sl->addr, sl->value, sl->relro, page);
+    if (r > 0) {
+        atomic_fetch_add_explicit(&st_slots, 1, memory_order_relaxed);
+    }
+    return r < 0 ? -1 : 0;
 }
 
 #if PY_VERSION_HEX < 0x030D0000
@@ -643,20 +660,11 @@ static void route_homes_locked(int wrapped, uintptr_t page)
 {
     homes_wrapped = wrapped;
     for (int i = 0; i < nhomes; i++) {
-        slot sl = homes[i];
-        sl.value = wrapped ? homes[i].value : homes[i].original;
-        uintptr_t *p = (uintptr_t *)sl.addr;
-        if (__atomic_load_n(p, __ATOMIC_RELAXED) == sl.value) {
-            continue;
-        }
-        void *pg = (void *)(sl.addr & ~(page - 1));
-        if (sl.relro && mprotect(pg, page, PROT_READ | PROT_WRITE) != 0) {
+        const slot *sl = &homes[i];
+        uintptr_t value = wrapped ? sl->value : sl->original;
+        if (store_slot(sl->addr, value, sl->relro, page) < 0) {
+            /* stays as it was: correct, only slower or faster */
             atomic_fetch_add_explicit(&st_failures, 1, memory_order_relaxed);
-            continue; /* stays as it was: correct, only slower or faster */
-        }
-        __atomic_store_n(p, sl.value, __ATOMIC_RELEASE);
-        if (sl.relro) {
-            (void)mprotect(pg, page, PROT_READ);
         }
     }
 }

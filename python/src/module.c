@@ -227,6 +227,9 @@ static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
     if (ftmpy_capi_rebind() < 0) {
         return NULL;
     }
+    /* Exact sessions always re-stamp free-list objects; sampled ones only
+     * when asked (sampled.h). */
+    const int restamps = mean == 0 || restamp;
 #if PY_VERSION_HEX < 0x030D0000
     /* Free-list re-stamping: the GOT route (capi_rebind.c), else the
      * static-executable patch (newref_patch.c), else counted.  Before the
@@ -235,7 +238,7 @@ static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
      * A sampled session that does not re-stamp needs neither: the patch
      * would set the builtin's flag, and every object creation would then
      * call into the patched function only to return (newref_patch.c). */
-    if ((mean == 0 || restamp) && !ftmpy_capi_newref_home() &&
+    if (restamps && !ftmpy_capi_newref_home() &&
         ftmpy_newref_patch_start() != 0) {
         ftmpy_capi_newref_refused();
     }
@@ -248,7 +251,7 @@ static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
     /* The GOT route likewise: the interpreter's own calls go straight to
      * the original _Py_NewReference in a session that re-stamps nothing
      * (the 3.11/3.12 equivalent of installing no PyRefTracer). */
-    ftmpy_capi_newref_route(mean == 0 || restamp);
+    ftmpy_capi_newref_route(restamps);
     if (mean != 0 &&
         ftmpy_sampled_configure(mean, seed, record_all, restamp) < 0) {
         unlock_module();
