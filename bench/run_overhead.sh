@@ -3,7 +3,7 @@
 #
 #   bench/run_overhead.sh [--quick] [--python PY] [--only churn,classic,...]
 #                         [--runs N] [--out DIR] [--modes untraced,ftm@25,...]
-#                         [--benchmarks chaos,go,...]
+#                         [--benchmarks chaos,go,...] [--threads 1,2,...]
 #
 # Compares, on the same machine in the same run, untraced / builtin
 # tracemalloc (nframe 1, 25) / fasttracemalloc (nframe 1, 25, through its

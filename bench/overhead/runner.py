@@ -685,6 +685,31 @@ def machine_info(python):
     return info
 
 
+def sized(args):
+    """The size table (SIZES) the parsed arguments ask for: (name, dict).
+    ValueError for a --threads that is not a list of counts >= 1."""
+    size_name = "quick" if args.quick else "full"
+    size = dict(SIZES[size_name])
+    if args.runs:
+        for key in ("runs", "server_runs", "scale_runs", "startup_runs",
+                    "pyperf_runs", "web_runs", "ftscale_runs"):
+            size[key] = args.runs
+    if args.threads:
+        try:
+            threads = tuple(int(t) for t in args.threads.split(",")
+                            if t.strip())
+        except ValueError:
+            threads = ()
+        if not threads or min(threads) < 1:
+            raise ValueError("--threads: expected thread counts >= 1 "
+                             f"separated by commas, got {args.threads!r}")
+        size["ftscale_threads"] = threads
+    if args.benchmarks:
+        size["pyperf_benchmarks"] = tuple(
+            b.strip() for b in args.benchmarks.split(",") if b.strip())
+    return size_name, size
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -705,20 +730,19 @@ def main(argv=None):
                         help="pyperformance benchmarks to run (comma-"
                         "separated; default: 3 with --quick, else issue "
                         "12's 20)")
+    parser.add_argument("--threads", default="",
+                        help="thread counts of the ftscale case (comma-"
+                        "separated; default: 1,2 with --quick, else "
+                        "1,2,4,8)")
     args = parser.parse_args(argv)
     only = [w.strip() for w in args.only.split(",") if w.strip()]
     unknown = set(only) - set(WORKLOADS)
     if unknown:
         parser.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
-    size_name = "quick" if args.quick else "full"
-    size = dict(SIZES[size_name])
-    if args.runs:
-        for key in ("runs", "server_runs", "scale_runs", "startup_runs",
-                    "pyperf_runs", "web_runs"):
-            size[key] = args.runs
-    if args.benchmarks:
-        size["pyperf_benchmarks"] = tuple(
-            b.strip() for b in args.benchmarks.split(",") if b.strip())
+    try:
+        size_name, size = sized(args)
+    except ValueError as exc:
+        parser.error(str(exc))
 
     started = time.perf_counter()
     print(f"== overhead suite ({size_name}) with {args.python}", flush=True)

@@ -13,6 +13,7 @@ test (pytest needed):
     python -m pytest bench/overhead/test_overhead.py -q
 """
 
+import argparse
 import importlib
 import os
 import sys
@@ -526,3 +527,23 @@ def test_ftscale_cases_and_scaling_table():
     assert cells[3:5] == ["20.0%", "16.7%"]
     assert cells[5] == "1.50 (83%)"
     assert "## 10. Thread scaling" in report.render(report.View(data))
+
+
+def test_sized_runs_and_threads_override_the_table():
+    def args(**kw):
+        base = dict(quick=False, runs=0, threads="", benchmarks="")
+        base.update(kw)
+        return argparse.Namespace(**base)
+
+    name, size = runner.sized(args())
+    assert name == "full"
+    assert size["ftscale_threads"] == (1, 2, 4, 8)
+    assert size["ftscale_runs"] == runner.SIZES["full"]["ftscale_runs"]
+    name, size = runner.sized(args(quick=True, runs=5, threads="1, 2,6"))
+    assert name == "quick"
+    assert size["ftscale_threads"] == (1, 2, 6)
+    assert size["ftscale_runs"] == 5 and size["web_runs"] == 5
+    assert runner.SIZES["quick"]["ftscale_runs"] == 1  # the table untouched
+    for bad in ("0", "two", ",", "1,-2"):
+        with pytest.raises(ValueError, match="--threads"):
+            runner.sized(args(threads=bad))
