@@ -41,6 +41,11 @@ def tracer_state():
                 # package's small _sampling module)
                 get = getattr(ftm, "get_sampling", None)
                 state["ftm_sampling"] = get() if get is not None else 0
+                # 1 if the session runs the engine's merger thread
+                engine = getattr(ftm, "_engine", None)
+                stats = getattr(engine, "_stats", None)
+                if stats is not None:
+                    state["ftm_merger_thread"] = stats()["merger_thread"]
         except Exception as exc:  # report, never hide, a broken package
             state["ftm_error"] = repr(exc)
     return state

@@ -34,6 +34,7 @@ class Mode:
     #                       | "memray"
     nframe: int = 0
     sample: int = 0       # ftm-sampled: mean bytes between samples
+    merger: str = ""      # ftm: "inline" = no merger thread (merger=)
     available: bool = True
     why: str = ""         # reason when not available
     notes: list = field(default_factory=list)
@@ -65,7 +66,8 @@ class Mode:
         """The FASTTRACEMALLOC value that starts this mode ("25",
         "25,sample=512k")."""
         if self.kind != "ftm-sampled":
-            return str(self.nframe)
+            extra = f",merger={self.merger}" if self.merger else ""
+            return f"{self.nframe}{extra}"
         mean = self.sample
         text = f"{mean // 1024}k" if mean % 1024 == 0 else str(mean)
         return f"{self.nframe},sample={text}"
@@ -94,6 +96,9 @@ class Mode:
                 return (f"fasttracemalloc sampling "
                         f"{tracer.get('ftm_sampling')!r}, expected "
                         f"{self.sample}: {tracer}")
+            if self.merger == "inline" and \
+                    tracer.get("ftm_merger_thread", 0) != 0:
+                return f"fasttracemalloc ran a merger thread: {tracer}"
             if builtin:
                 return "the builtin tracemalloc is tracing too"
         elif self.kind == "memray":
@@ -123,6 +128,17 @@ def all_modes():
         Mode(SAMPLED_KEY, "fasttracemalloc sampled nframe=25, 512 KiB",
              "ftm-sampled", 25, sample=512 * 1024),
         Mode("memray", "memray --trace-python-allocators", "memray"),
+    ]
+
+
+def extra_modes():
+    """Modes run only when --modes names them."""
+    return [
+        # issue 8: exact mode with the allocating threads merging their own
+        # rings (set_merger_thread(False)): on a machine whose cores the
+        # allocating threads fill, the merger thread competes with them
+        Mode("ftm-inline@25", "fasttracemalloc nframe=25, no merger thread",
+             "ftm", 25, merger="inline"),
     ]
 
 

@@ -725,7 +725,8 @@ def main(argv=None):
                         help="override the number of runs per case")
     parser.add_argument("--modes", default="",
                         help="only these modes (comma-separated keys, e.g. "
-                        "untraced,ftm@25; default: all)")
+                        "untraced,ftm@25; default: all but ftm-inline@25, "
+                        "which runs only when named)")
     parser.add_argument("--benchmarks", default="",
                         help="pyperformance benchmarks to run (comma-"
                         "separated; default: 3 with --quick, else issue "
@@ -754,12 +755,13 @@ def main(argv=None):
     chosen = modes_mod.all_modes()
     if args.modes:
         keys = [k.strip() for k in args.modes.split(",") if k.strip()]
-        unknown = set(keys) - {m.key for m in chosen}
+        pool = chosen + modes_mod.extra_modes()
+        unknown = set(keys) - {m.key for m in pool}
         if unknown or "untraced" not in keys:
             parser.error("--modes: keys among "
-                         + ",".join(m.key for m in chosen)
+                         + ",".join(m.key for m in pool)
                          + ", untraced included (the ratios' base)")
-        chosen = [m for m in chosen if m.key in keys]
+        chosen = [m for m in pool if m.key in keys]
     modes = modes_mod.detect(chosen, args.python)
     for mode in modes:
         state = "ok" if mode.available else mode.why

@@ -547,3 +547,18 @@ def test_sized_runs_and_threads_override_the_table():
     for bad in ("0", "two", ",", "1,-2"):
         with pytest.raises(ValueError, match="--threads"):
             runner.sized(args(threads=bad))
+
+
+def test_inline_merger_mode_is_opt_in_and_checked():
+    assert "ftm-inline@25" not in {m.key for m in modes.all_modes()}
+    inline = {m.key: m for m in modes.extra_modes()}["ftm-inline@25"]
+    assert inline.switch_value() == "25,merger=inline"
+    argv, env = inline.command("py", ["s.py"], "/tmp")
+    assert env["FASTTRACEMALLOC"] == "25,merger=inline"
+    ok = {"ftm": True, "ftm_nframe": 25, "ftm_sampling": 0,
+          "ftm_merger_thread": 0}
+    assert inline.check(ok) is None
+    assert "merger thread" in inline.check(dict(ok, ftm_merger_thread=1))
+    exact = {m.key: m for m in modes.all_modes()}["ftm@25"]
+    assert exact.switch_value() == "25"
+    assert exact.check(dict(ok, ftm_merger_thread=1)) is None

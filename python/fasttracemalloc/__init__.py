@@ -19,7 +19,9 @@ and SampledStatistic (sampled mode, fasttracemalloc._sampling); and
 start_continuous()/stop_continuous()/continuous_stats() (profiles written
 periodically, fasttracemalloc._continuous); and per-thread attribution
 (set_thread_attribution(), thread_statistics(), take_thread_snapshot(),
-split_by_thread(): fasttracemalloc._threads).
+split_by_thread(): fasttracemalloc._threads); and whether exact sessions
+run a merger thread (set_merger_thread()/get_merger_thread():
+fasttracemalloc._merger).
 
 Only the engine functions are bound at import: everything that needs the
 stdlib ``tracemalloc`` module (and with it pickle, linecache, fnmatch) is
@@ -86,6 +88,8 @@ _LAZY = {
     "split_by_thread": ("fasttracemalloc._threads", "split_by_thread"),
     "ThreadInfo": ("fasttracemalloc._threads", "ThreadInfo"),
     "ThreadStatistic": ("fasttracemalloc._threads", "ThreadStatistic"),
+    "set_merger_thread": ("fasttracemalloc._merger", "set_merger_thread"),
+    "get_merger_thread": ("fasttracemalloc._merger", "get_merger_thread"),
 }
 
 __all__ = [
@@ -99,7 +103,7 @@ __all__ = [
     "start_continuous", "stop_continuous", "continuous_stats",
     "set_thread_attribution", "get_thread_attribution", "thread_statistics",
     "take_thread_snapshot", "split_by_thread", "ThreadInfo",
-    "ThreadStatistic",
+    "ThreadStatistic", "set_merger_thread", "get_merger_thread",
 ]
 
 

@@ -109,10 +109,13 @@ def parse_nframe(text, where):
 #   interval=SECS  its period in seconds (default 60; with dir= only)
 #   keep=K         how many files it keeps (default 10; with dir= only)
 #   format=F       pprof (default) or snapshot (with dir= only)
+#   merger=M       thread (default) or inline: whether an exact session
+#                  runs a merger thread (fasttracemalloc.set_merger_thread;
+#                  inline: the allocating threads merge their own rings)
 # A bad option or value is reported like a bad number of frames: one line
 # naming the variable, exit status 1.
 
-OPTIONS = ("sample", "seed", "dir", "interval", "keep", "format")
+OPTIONS = ("sample", "seed", "dir", "interval", "keep", "format", "merger")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 MAX_MEAN = 1 << 40
 
@@ -173,6 +176,11 @@ def parse_options(items, where):
                                   "number of seconds in range (0; 1e7]"
                                   % (where, _shown(value)))
             options[name] = seconds
+        elif name == "merger":
+            if value not in ("thread", "inline"):
+                raise SwitchError("%s: invalid merger %s: expected thread "
+                                  "or inline" % (where, _shown(value)))
+            options[name] = value
         elif name == "format":
             if value not in ("pprof", "snapshot"):
                 raise SwitchError("%s: invalid format %s: expected pprof "
@@ -272,6 +280,8 @@ def main():
         install()
     else:
         sys.meta_path.insert(0, _AfterImport("tracemalloc", _install))
+    if "merger" in options and not _backend.is_builtin:
+        _backend.engine._set_merger_thread(options["merger"] == "thread")
     try:
         if "sample" in options:
             from ._sampling import start_sampled

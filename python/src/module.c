@@ -79,6 +79,11 @@
 static int tracing;
 static int nframe = 1;
 static int lost_warned; /* per session */
+/* Exact sessions started from now on run the engine's merger thread (1,
+ * the default) or let the allocating threads merge their own rings (0:
+ * fasttracemalloc.h, no_merger_thread).  Sampled sessions never run one.
+ * Read and written under the module lock; survives stop/start. */
+static int merger_thread_wanted = 1;
 
 #ifdef Py_GIL_DISABLED
 static PyMutex module_lock;
@@ -262,10 +267,13 @@ static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
      * those blocks) -- too few to keep a thread polling the rings: the
      * engine runs without its merger thread (fasttracemalloc.h:
      * no_merger_thread) and the process keeps exactly the threads it
-     * had. */
+     * had.  Exact mode runs one unless set_merger_thread(False) asked
+     * otherwise: with as many allocating threads as cores the merger
+     * takes CPU the producers need, and merging in the producers scales
+     * better (README, "Free-threaded CPython"). */
     ftm_config cfg = {.ring_capacity = 0,
                       .mem_backend = FTM_MEM_AUTO,
-                      .no_merger_thread = mean != 0};
+                      .no_merger_thread = mean != 0 || !merger_thread_wanted};
     /* Without a GIL a hook of the last session may still be capturing
      * with the old limit; if it took its engine number after ftm_start's,
      * its event would land in this session with the old limit's frames
@@ -658,6 +666,37 @@ static PyObject *m_get_thread_attribution(PyObject *Py_UNUSED(mod),
         atomic_load_explicit(&ftmpy_threads_on, memory_order_relaxed));
 }
 
+PyDoc_STRVAR(set_merger_thread_doc,
+             "_set_merger_thread($module, on, /)\n--\n\n"
+             "Whether exact sessions started from now on run a merger "
+             "thread.");
+
+static PyObject *m_set_merger_thread(PyObject *Py_UNUSED(mod), PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) {
+        return NULL;
+    }
+    lock_module();
+    merger_thread_wanted = on;
+    unlock_module();
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(get_merger_thread_doc,
+             "_get_merger_thread($module, /)\n--\n\n"
+             "True if exact sessions started from now on run a merger "
+             "thread.");
+
+static PyObject *m_get_merger_thread(PyObject *Py_UNUSED(mod),
+                                     PyObject *Py_UNUSED(arg))
+{
+    lock_module();
+    int on = merger_thread_wanted;
+    unlock_module();
+    return PyBool_FromLong(on);
+}
+
 PyDoc_STRVAR(thread_table_doc,
              "_thread_table($module, /)\n--\n\n"
              "List of (tag, ident, native_id) of every thread given a tag.");
@@ -933,6 +972,9 @@ static PyMethodDef methods[] = {
      set_thread_attribution_doc},
     {"_get_thread_attribution", m_get_thread_attribution, METH_NOARGS,
      get_thread_attribution_doc},
+    {"_set_merger_thread", m_set_merger_thread, METH_O, set_merger_thread_doc},
+    {"_get_merger_thread", m_get_merger_thread, METH_NOARGS,
+     get_merger_thread_doc},
     {"_thread_table", m_thread_table, METH_NOARGS, thread_table_doc},
     {"_current_thread_tag", m_current_thread_tag, METH_NOARGS,
      current_thread_tag_doc},

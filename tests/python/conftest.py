@@ -8,6 +8,12 @@ The suite runs against whatever `import fasttracemalloc` finds.  With
 FASTTRACEMALLOC_BACKEND=builtin (development before the engine existed)
 the tests that compare the engine with the builtin or need a separate
 engine are skipped with a reason, never passed vacuously.
+
+FASTTRACEMALLOC_TEST_MERGER=inline runs every exact session of the suite
+without a merger thread (set_merger_thread(False), fasttracemalloc._merger):
+the allocating threads merge their own rings.  The tests that are about the
+merger thread itself (they assert it runs) are skipped in that run, with
+the reason.
 """
 
 import os
@@ -159,12 +165,31 @@ def run_json_case(tmp_path, prelude, body, **env):
     return json.loads(proc.stdout.splitlines()[-1])
 
 
+MERGER_INLINE = os.environ.get("FASTTRACEMALLOC_TEST_MERGER") == "inline"
+
+needs_merger_thread = pytest.mark.skipif(
+    MERGER_INLINE,
+    reason="FASTTRACEMALLOC_TEST_MERGER=inline: asserts that exact sessions "
+           "run a merger thread")
+
+
+def pytest_configure(config):
+    if MERGER_INLINE:
+        if _backend.is_builtin:
+            raise pytest.UsageError("FASTTRACEMALLOC_TEST_MERGER=inline "
+                                    "needs the engine")
+        fasttracemalloc.set_merger_thread(False)
+
+
 def pytest_report_header(config):
     return ["fasttracemalloc %s from %s, engine: %s (%s)"
             % (fasttracemalloc.__version__,
                os.path.dirname(fasttracemalloc.__file__), _backend.name,
                _backend.engine.__name__),
-            "LD_PRELOAD=%s" % os.environ.get("LD_PRELOAD", "")]
+            "LD_PRELOAD=%s" % os.environ.get("LD_PRELOAD", ""),
+            "exact sessions' merger: %s"
+            % ("inline (FASTTRACEMALLOC_TEST_MERGER)" if MERGER_INLINE
+               else "thread")]
 
 
 @pytest.fixture

@@ -7,7 +7,10 @@
 #      switch, `run`, differential vs that interpreter's builtin, threads,
 #      and that interpreter's own test_tracemalloc through its regrtest);
 #   2. the CPython suite runner on its own, so its verdict is in the log;
-#   3. pytest again with LD_PRELOAD=libjemalloc.so.2, on one interpreter
+#   3. free-threaded interpreters only: the threaded and differential tests
+#      again with exact sessions that run no merger thread
+#      (FASTTRACEMALLOC_TEST_MERGER=inline, tests/python/conftest.py);
+#   4. pytest again with LD_PRELOAD=libjemalloc.so.2, on one interpreter
 #      of each allocator family only (see jemalloc_pass below).
 # numpy (test_capi.py: array buffers tracked through the C API) is installed
 # into each venv from a binary wheel only; where no wheel exists for the
@@ -28,8 +31,8 @@
 # calls this script through tests/interpreters/in_forky.sh).
 #
 # Environment: FTM_PY_INTERPRETERS="python3 /usr/bin/python3" to choose
-# interpreters; FTM_SKIP_JEMALLOC=1 skips step 3 (CI never sets it);
-# FTM_JEMALLOC_ALL=1 runs step 3 on every interpreter.
+# interpreters; FTM_SKIP_JEMALLOC=1 skips step 4 (CI never sets it);
+# FTM_JEMALLOC_ALL=1 runs step 4 on every interpreter.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -130,6 +133,15 @@ print("installed:", os.path.dirname(fasttracemalloc.__file__))'
     (cd "$work" && "$vpy" -m pytest -q -rs -p no:cacheprovider "$here")
     step "$version: CPython's test_tracemalloc on the engine"
     (cd "$work" && "$vpy" "$here/run_cpython_suite.py" | tail -n 12)
+    if [ "${version%t}" != "$version" ]; then
+        # Free-threaded: the parallel tests again with exact sessions that
+        # run no merger thread (the allocating threads merge their rings:
+        # fasttracemalloc.set_merger_thread(False)).
+        step "$version: threaded tests without a merger thread (FASTTRACEMALLOC_TEST_MERGER=inline)"
+        (cd "$work" && FASTTRACEMALLOC_TEST_MERGER=inline "$vpy" -m pytest -q -rs -p no:cacheprovider \
+            "$here/test_merger.py" "$here/test_freethreaded.py" \
+            "$here/test_threads.py" "$here/test_differential.py")
+    fi
     if [ "${FTM_SKIP_JEMALLOC:-0}" = 1 ]; then
         step "$version: jemalloc pass skipped (FTM_SKIP_JEMALLOC=1)"
     elif ! jemalloc_pass "$name" "$version"; then
