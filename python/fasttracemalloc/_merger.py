@@ -6,23 +6,26 @@ name changes behaviour) and the start-up switch's ``merger=`` option
 (fasttracemalloc._switch).
 
 The engine records each allocation and free in the calling thread's ring;
-someone must fold the rings into the trace map.  By default an exact
-session runs one merger thread that polls the rings, so the allocating
+the rings are merged, in the engine's global event order and under its one
+apply lock (core/merger.h), into the trace map.  By default an exact
+session runs a merger thread that polls the rings, so the allocating
 threads only append.  With ``set_merger_thread(False)``, exact sessions
-started afterwards run none: a thread whose ring is full merges it
-itself, a query merges whatever is pending first, and a thread that exits
-merges its own ring (fasttracemalloc.h, ``no_merger_thread``).  The answers
-are the same either way (the engine's ordering does not depend on who
-merges); only where the CPU time goes differs.
+started afterwards run none: an allocating thread whose ring is full takes
+the apply lock and merges (every ring, as the merger thread would), a query
+merges whatever is pending first, and a thread that exits takes one merge
+step itself (fasttracemalloc.h, ``no_merger_thread``).  The answers are the
+same either way; only where the CPU time goes differs.
 
-When to turn it off: when the program keeps as many threads allocating as
-there are cores (a free-threaded build), the merger thread competes with
-them for CPU and the tracer stops scaling with threads; merging in the
-producers scales (README, "Free-threaded CPython", measured on 3.13t).
-With spare cores, or one allocating thread, the merger thread is faster:
-it takes the merge off the allocating thread.
+The trade-off, measured on 3.13t on this project's 2-core machine
+(bench/results/2026-12-08-ftscale-3.13t-inline.md, nframe 25, medians of
+5): with one allocating thread the merger thread is faster (342k against
+275k iterations/s: it merges on the otherwise idle core); with 2, 4 or 8
+threads filling both cores the two are equal within the noise (353k/362k,
+362k/363k, 366k/363k).  What having no merger thread buys for certain: the
+process keeps exactly the threads it had -- a single-threaded program stays
+single-threaded (glibc then keeps its uncontended-mutex fast path, and
+nothing wakes up to poll), which is why sampled sessions never run one.
 
-Sampled sessions never run a merger thread (too few events to poll for).
 The setting applies to the next ``start()`` (a running session keeps what
 it started with) and survives ``stop()``.
 

@@ -268,9 +268,7 @@ static PyObject *start_session(int n, uint64_t mean, const uint64_t *seed,
      * engine runs without its merger thread (fasttracemalloc.h:
      * no_merger_thread) and the process keeps exactly the threads it
      * had.  Exact mode runs one unless set_merger_thread(False) asked
-     * otherwise: with as many allocating threads as cores the merger
-     * takes CPU the producers need, and merging in the producers scales
-     * better (README, "Free-threaded CPython"). */
+     * otherwise (fasttracemalloc/_merger.py: the trade-off, measured). */
     ftm_config cfg = {.ring_capacity = 0,
                       .mem_backend = FTM_MEM_AUTO,
                       .no_merger_thread = mean != 0 || !merger_thread_wanted};
