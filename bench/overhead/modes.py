@@ -134,9 +134,9 @@ def all_modes():
 def extra_modes():
     """Modes run only when --modes names them."""
     return [
-        # issue 8: exact mode with the allocating threads merging their own
-        # rings (set_merger_thread(False)): on a machine whose cores the
-        # allocating threads fill, the merger thread competes with them
+        # issue 8: exact mode without a merger thread
+        # (set_merger_thread(False): producers whose rings fill up merge),
+        # to compare with ftm@25 where the allocating threads fill the cores
         Mode("ftm-inline@25", "fasttracemalloc nframe=25, no merger thread",
              "ftm", 25, merger="inline"),
     ]

@@ -111,7 +111,8 @@ def parse_nframe(text, where):
 #   format=F       pprof (default) or snapshot (with dir= only)
 #   merger=M       thread (default) or inline: whether an exact session
 #                  runs a merger thread (fasttracemalloc.set_merger_thread;
-#                  inline: the allocating threads merge their own rings)
+#                  inline: none -- an allocating thread whose ring is full
+#                  merges, as do exiting threads and queries)
 # A bad option or value is reported like a bad number of frames: one line
 # naming the variable, exit status 1.
 

@@ -80,9 +80,10 @@ static int tracing;
 static int nframe = 1;
 static int lost_warned; /* per session */
 /* Exact sessions started from now on run the engine's merger thread (1,
- * the default) or let the allocating threads merge their own rings (0:
- * fasttracemalloc.h, no_merger_thread).  Sampled sessions never run one.
- * Read and written under the module lock; survives stop/start. */
+ * the default) or none (0: an allocating thread whose ring is full merges,
+ * as do exiting threads and queries; fasttracemalloc.h, no_merger_thread).
+ * Sampled sessions never run one. Read and written under the module lock;
+ * survives stop/start. */
 static int merger_thread_wanted = 1;
 
 #ifdef Py_GIL_DISABLED

@@ -11,7 +11,8 @@ engine are skipped with a reason, never passed vacuously.
 
 FASTTRACEMALLOC_TEST_MERGER=inline runs every exact session of the suite
 without a merger thread (set_merger_thread(False), fasttracemalloc._merger):
-the allocating threads merge their own rings.  The tests that are about the
+an allocating thread whose ring is full merges, as do exiting threads and
+queries.  The tests that are about the
 merger thread itself (they assert it runs) are skipped in that run, with
 the reason.
 """

@@ -135,8 +135,8 @@ print("installed:", os.path.dirname(fasttracemalloc.__file__))'
     (cd "$work" && "$vpy" "$here/run_cpython_suite.py" | tail -n 12)
     if [ "${version%t}" != "$version" ]; then
         # Free-threaded: the parallel tests again with exact sessions that
-        # run no merger thread (the allocating threads merge their rings:
-        # fasttracemalloc.set_merger_thread(False)).
+        # run no merger thread (fasttracemalloc.set_merger_thread(False):
+        # the producers whose rings fill up do the merging).
         step "$version: threaded tests without a merger thread (FASTTRACEMALLOC_TEST_MERGER=inline)"
         (cd "$work" && FASTTRACEMALLOC_TEST_MERGER=inline "$vpy" -m pytest -q -rs -p no:cacheprovider \
             "$here/test_merger.py" "$here/test_freethreaded.py" \
