@@ -45,8 +45,9 @@ def _require_engine():
 
 def set_merger_thread(enabled=True):
     """Whether exact sessions started from now on run a merger thread
-    (True, the default) or let the allocating threads merge their own
-    rings (False).  Takes effect at the next start()."""
+    (True, the default) or none (False: an allocating thread whose ring is
+    full merges every ring, as do exiting threads and queries).  Takes
+    effect at the next start()."""
     _require_engine()
     _engine._set_merger_thread(bool(enabled))
 
